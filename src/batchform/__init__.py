@@ -1,0 +1,3 @@
+"""batchform: a self-hosted implementation of Amazon SageMaker Batch Transform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,100 @@
+"""The one exception tree of batchform.
+
+Every error raised by our code derives from :class:`BatchformError`. Foreign exceptions
+(botocore, httpx, OSError, library errors of model runtimes) are translated at the layer that
+meets them, with ``raise OurError(...) from exc``, so only these classes travel upwards.
+
+    BatchformError                     root; ``aws_type``/``http_status`` render it on the API
+    ├── ValidationError                a request or argument is invalid (ValidationException)
+    ├── ResourceInUseError             a name is taken (ResourceInUse)
+    ├── ResourceNotFoundError          a named resource does not exist
+    ├── StorageError                   an object store operation failed
+    │   └── ObjectNotFoundError        the object or prefix does not exist
+    ├── ModelError                     the model could not load or answer
+    │   ├── ModelLoadError             artifacts missing/corrupt, runtime missing, load failed
+    │   ├── InvocationError            the model answered a request with a non-2xx status
+    │   └── ModelUnreachableError      no answer: timeout, connection refused/reset, crash
+    ├── RecordError                    input or output data of one object cannot be processed
+    └── InternalError                  a bug of ours; reported as "internal error" with a traceback
+"""
+
+from __future__ import annotations
+
+
+class BatchformError(Exception):
+    """Root of every batchform error."""
+
+    aws_type = "InternalFailure"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(BatchformError):
+    """A request or command-line argument is invalid; the message names the field."""
+
+    aws_type = "ValidationException"
+    http_status = 400
+
+
+class ResourceInUseError(BatchformError):
+    """A resource with this name already exists."""
+
+    aws_type = "ResourceInUse"
+    http_status = 400
+
+
+class ResourceNotFoundError(BatchformError):
+    """The named resource does not exist."""
+
+    aws_type = "ResourceNotFound"
+    http_status = 400
+
+
+class StorageError(BatchformError):
+    """An object store operation (list, read, write) failed."""
+
+
+class ObjectNotFoundError(StorageError):
+    """The object, bucket or prefix does not exist."""
+
+
+class ModelError(BatchformError):
+    """The model could not be loaded or could not answer a request."""
+
+
+class ModelLoadError(ModelError):
+    """Model artifacts are missing or corrupt, or the runtime failed to load them."""
+
+
+class InvocationError(ModelError):
+    """The model answered an invocation with a non-2xx HTTP status.
+
+    ``status`` follows the container contract: 4xx means the request was bad (not retried),
+    5xx means the model failed (retried).
+    """
+
+    def __init__(self, status: int, body: bytes, message: str | None = None) -> None:
+        text = message or body.decode("utf-8", errors="replace")
+        super().__init__(text)
+        self.status = status
+        self.body = body
+
+    @property
+    def retryable(self) -> bool:
+        """5xx and other non-4xx statuses are retried; 4xx are the client's fault."""
+        return not 400 <= self.status < 500
+
+
+class ModelUnreachableError(ModelError):
+    """The model gave no answer: timeout, refused or reset connection, crashed process."""
+
+
+class RecordError(BatchformError):
+    """Data of one object cannot be processed: bad framing, oversize record, parse failure."""
+
+
+class InternalError(BatchformError):
+    """An unexpected failure inside batchform itself."""
