@@ -91,5 +91,6 @@ class RunSpec:
     instance_count: int = 1
     invocation_timeout_s: float = 600.0
     invocation_max_retries: int = 3
+    retry_backoff_s: float = 1.0  # first back-off between retries; doubles each time
     environment: Mapping[str, str] = field(default_factory=dict)
     output_kms_key_id: str | None = None

@@ -1,0 +1,123 @@
+"""CreateModel / CreateTransformJob request bodies → the runner's ``ModelSpec`` / ``RunSpec``.
+
+The one place where SageMaker's PascalCase meets our types; every create-time check of spec
+§4.2 that does not need a database lives here, so the CLI and the server reject the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchform.api.validation import validate_request
+from batchform.errors import ValidationError
+from batchform.models.base import ContainerSpec, ModelSpec
+from batchform.runner.dataproc import validate_data_processing
+from batchform.runner.params import DEFAULT_MAX_PAYLOAD_MB, PAYLOAD_BUDGET_MB
+from batchform.runner.spec import (
+    AssembleWith,
+    BatchStrategy,
+    CompressionType,
+    DataProcessing,
+    DataType,
+    JoinSource,
+    RunSpec,
+    SplitType,
+)
+
+_BATCH_DATA_TYPES = {DataType.S3_PREFIX.value, DataType.MANIFEST_FILE.value}
+
+
+def model_spec(request: dict[str, Any]) -> ModelSpec:
+    """Validate a CreateModel body and convert it."""
+    validate_request("CreateModel", request)
+    primary = request.get("PrimaryContainer")
+    containers = request.get("Containers")
+    if primary and containers:
+        raise ValidationError("Specify either PrimaryContainer or Containers, not both")
+    definitions = [primary] if primary else list(containers or [])
+    if not definitions:
+        raise ValidationError("A model needs a PrimaryContainer or at least one of Containers")
+    mode = (request.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
+    if mode == "Direct":
+        raise ValidationError(
+            "InferenceExecutionConfig.Mode=Direct cannot be used by a transform job, which runs "
+            "every container in order; use Mode=Serial"
+        )
+    return ModelSpec(
+        name=request["ModelName"], containers=tuple(_container(d) for d in definitions)
+    )
+
+
+def _container(definition: dict[str, Any]) -> ContainerSpec:
+    if definition.get("ModelDataSource"):
+        raise ValidationError(
+            "SageMaker Batch currently doesn't support Model entity with container definitions "
+            "which use ModelDataSource attribute; use ModelDataUrl"
+        )
+    image = definition.get("Image")
+    if not image:
+        raise ValidationError("Container definition: Image is required")
+    return ContainerSpec(
+        image=image,
+        model_data_url=definition.get("ModelDataUrl"),
+        environment=dict(definition.get("Environment") or {}),
+        hostname=definition.get("ContainerHostname"),
+    )
+
+
+def run_spec(request: dict[str, Any], model: ModelSpec) -> RunSpec:
+    """Validate a CreateTransformJob body (spec §4.2 items 1–4) and convert it."""
+    validate_request("CreateTransformJob", request)
+    _check_payload_budget(request)
+    source = request["TransformInput"]["DataSource"]["S3DataSource"]
+    if source["S3DataType"] not in _BATCH_DATA_TYPES:
+        raise ValidationError(
+            f"S3DataType {source['S3DataType']} is not supported by batch transform; "
+            "use S3Prefix or ManifestFile"
+        )
+    t_in, t_out = request["TransformInput"], request["TransformOutput"]
+    dp = request.get("DataProcessing") or {}
+    processing = DataProcessing(
+        input_filter=dp.get("InputFilter", "$"),
+        output_filter=dp.get("OutputFilter", "$"),
+        join_source=JoinSource(dp.get("JoinSource", "None")),
+    )
+    validate_data_processing(processing, t_in.get("ContentType"), t_out.get("Accept"))
+    client = request.get("ModelClientConfig") or {}
+    strategy = request.get("BatchStrategy")
+    return RunSpec(
+        job_name=request["TransformJobName"],
+        model=model,
+        input_uri=source["S3Uri"],
+        output_uri=t_out["S3OutputPath"],
+        data_type=DataType(source["S3DataType"]),
+        content_type=t_in.get("ContentType"),
+        accept=t_out.get("Accept"),
+        split_type=SplitType(t_in.get("SplitType", "None")),
+        compression=CompressionType(t_in.get("CompressionType", "None")),
+        batch_strategy=BatchStrategy(strategy) if strategy else None,
+        max_payload_mb=request.get("MaxPayloadInMB"),
+        max_concurrent=request.get("MaxConcurrentTransforms") or None,
+        assemble_with=AssembleWith(t_out.get("AssembleWith", "None")),
+        data_processing=processing,
+        instance_count=request["TransformResources"]["InstanceCount"],
+        invocation_timeout_s=float(client.get("InvocationsTimeoutInSeconds", 600)),
+        invocation_max_retries=int(client.get("InvocationsMaxRetries", 3)),
+        environment=dict(request.get("Environment") or {}),
+        output_kms_key_id=t_out.get("KmsKeyId") or None,
+    )
+
+
+def _check_payload_budget(request: dict[str, Any]) -> None:
+    payload_mb = request.get("MaxPayloadInMB")
+    if payload_mb is not None and payload_mb > PAYLOAD_BUDGET_MB:
+        raise ValidationError(
+            f"MaxPayloadInMB={payload_mb} is too large: it must not exceed {PAYLOAD_BUDGET_MB}"
+        )
+    concurrent = request.get("MaxConcurrentTransforms")
+    effective_mb = DEFAULT_MAX_PAYLOAD_MB if payload_mb is None else payload_mb
+    if concurrent and concurrent * effective_mb > PAYLOAD_BUDGET_MB:
+        raise ValidationError(
+            f"MaxConcurrentTransforms * MaxPayloadInMB must not exceed {PAYLOAD_BUDGET_MB} MB: "
+            f"{concurrent} * {effective_mb} = {concurrent * effective_mb}"
+        )

@@ -1,0 +1,24 @@
+"""The ``batchform`` command."""
+
+from __future__ import annotations
+
+import click
+
+from batchform import __version__
+from batchform.cli.transform import transform
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="batchform")
+def cli() -> None:
+    """batchform: SageMaker Batch Transform, self-hosted.
+
+    Every command honours BATCHFORM_HOME (or --home), default ~/.batchform.
+    """
+
+
+cli.add_command(transform)
+
+
+def main() -> None:
+    cli()

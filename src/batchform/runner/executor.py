@@ -1,0 +1,134 @@
+"""Run a plan with one worker process per busy instance (spec §9.2).
+
+Each instance loads its own model copy and processes its objects; events come back over a
+queue and are handed to the sink in this process. A process that dies without saying goodbye
+fails its unfinished objects instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import queue as queue_mod
+from dataclasses import dataclass
+from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+
+from batchform.runner.events import Event, ObjectFailed, ProgressSink
+from batchform.runner.instance import Instance, InstanceTask
+from batchform.runner.plan import Plan
+from batchform.runner.result import RunResult, Tally
+
+POLL_S = 0.1
+GOODBYE_GRACE_S = 2.0
+
+_CTX: SpawnContext = mp.get_context("spawn")
+
+
+class CancelToken:
+    """Set once to stop a run; visible to every instance process."""
+
+    def __init__(self) -> None:
+        self._event: MpEvent = _CTX.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def event(self) -> MpEvent:
+        return self._event
+
+
+@dataclass(frozen=True, slots=True)
+class _Goodbye:
+    """An instance process finished normally."""
+
+    instance: int
+
+
+class LocalExecutor:
+    """Instances as local child processes."""
+
+    def __init__(self, model_cache_dir: Path, log_dir: Path) -> None:
+        self._model_cache_dir = model_cache_dir
+        self._log_dir = log_dir
+
+    def run(self, plan: Plan, *, cancel: CancelToken, progress: ProgressSink) -> RunResult:
+        tally = Tally(plan, progress)
+        events: Queue[Event | _Goodbye] = _CTX.Queue()
+        processes: dict[int, SpawnProcess] = {}
+        for instance in plan.busy_instances:
+            task = InstanceTask(
+                plan.spec,
+                instance,
+                plan.for_instance(instance),
+                self._model_cache_dir,
+                self._log_dir,
+            )
+            proc = _CTX.Process(
+                target=_instance_main,
+                args=(task, events, cancel.event),
+                name=f"batchform-instance-{instance + 1}",
+                daemon=True,
+            )
+            proc.start()
+            processes[instance] = proc
+        try:
+            _pump(plan, processes, events, tally)
+        finally:
+            for proc in processes.values():
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+        return tally.result(stopped=cancel.cancelled)
+
+
+def _pump(
+    plan: Plan,
+    processes: dict[int, SpawnProcess],
+    events: Queue[Event | _Goodbye],
+    tally: Tally,
+) -> None:
+    """Forward events until every instance said goodbye or died."""
+    waiting = set(processes)
+    dead_since: dict[int, float] = {}
+    loop_time = 0.0
+    while waiting:
+        try:
+            item = events.get(timeout=POLL_S)
+        except queue_mod.Empty:
+            loop_time += POLL_S
+            for instance in list(waiting):
+                if processes[instance].is_alive():
+                    continue
+                since = dead_since.setdefault(instance, loop_time)
+                if loop_time - since >= GOODBYE_GRACE_S:  # its last events had time to arrive
+                    _fail_unfinished(plan, instance, processes[instance].exitcode, tally)
+                    waiting.discard(instance)
+            continue
+        if isinstance(item, _Goodbye):
+            waiting.discard(item.instance)
+        else:
+            tally.emit(item)
+
+
+def _fail_unfinished(plan: Plan, instance: int, exitcode: int | None, tally: Tally) -> None:
+    message = (
+        f"instance {instance + 1} exited unexpectedly (exit code {exitcode}); "
+        "the model process may have crashed or run out of memory"
+    )
+    for obj in plan.for_instance(instance):
+        if obj.index not in tally.done and obj.index not in tally.failures:
+            tally.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
+
+
+def _instance_main(task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent) -> None:
+    """Entry point of an instance process."""
+    asyncio.run(Instance(task, events.put, cancel.is_set).run())
+    events.put(_Goodbye(task.instance))

@@ -1,0 +1,198 @@
+"""One input object through the pipeline (spec §9.6): stream → gunzip → split → filter →
+mini-batches → ≤ MaxConcurrentTransforms invocations in flight → answers re-sequenced →
+join/OutputFilter → assemble → atomic publish of ``<key>.out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import BinaryIO
+
+from batchform.models.base import Model
+from batchform.runner.batch import Batch, iter_batches
+from batchform.runner.dataproc import RecordProcessor
+from batchform.runner.invoke import RetryPolicy, invoke_with_retries
+from batchform.runner.params import ResolvedParams
+from batchform.runner.plan import PlannedObject
+from batchform.runner.spec import MIB, AssembleWith, BatchStrategy, RunSpec
+from batchform.runner.split import decompressed
+from batchform.storage.factory import store_for
+
+WRITE_CHUNK_BYTES = 8 * MIB
+PULL_MAX_BATCHES = 256  # batches fetched per hop to the reader thread (amortises the hop)
+PROGRESS_EVERY_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStats:
+    records: int
+    input_bytes: int
+    output_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    output: bytes
+    records: int
+    payload_bytes: int
+
+
+# Called with (records, payload_bytes) as answers are consumed, throttled.
+ProgressCallback = Callable[[int, int], None]
+
+
+class ObjectTransformer:
+    """Runs objects of one instance against its model, sharing one concurrency budget."""
+
+    def __init__(self, spec: RunSpec, params: ResolvedParams, model: Model) -> None:
+        self._spec = spec
+        self._params = params
+        self._model = model
+        self._slots = asyncio.Semaphore(params.max_concurrent)
+        self._policy = RetryPolicy(
+            timeout_s=spec.invocation_timeout_s,
+            max_retries=spec.invocation_max_retries,
+            backoff_s=spec.retry_backoff_s,
+        )
+        self._processor = RecordProcessor(
+            spec.data_processing, content_type=spec.content_type, accept=spec.accept
+        )
+
+    async def transform(self, obj: PlannedObject, progress: ProgressCallback) -> ObjectStats:
+        """Publish ``obj``'s output, or raise (nothing is published) if any part fails."""
+        reader = await asyncio.to_thread(store_for(obj.source.uri).open_read, obj.source.uri)
+        try:
+            batches = self._batches(reader)
+            out_store = store_for(obj.output)
+            writer = await asyncio.to_thread(
+                out_store.open_write, obj.output, kms_key_id=self._spec.output_kms_key_id
+            )
+            try:
+                stats = await self._write_answers(batches, writer.write, progress)
+                await asyncio.to_thread(writer.commit)
+            except BaseException:
+                writer.abort()
+                raise
+        finally:
+            reader.close()
+        return stats
+
+    def _batches(self, reader: BinaryIO) -> Iterator[Batch]:
+        stream = decompressed(reader, self._spec.compression)
+        processor = self._processor
+        return iter_batches(
+            stream,
+            split_type=self._spec.split_type,
+            strategy=self._params.batch_strategy,
+            max_payload_bytes=self._params.max_payload_bytes,
+            transform=processor.input_record if processor.transforms_input else None,
+            keep_records=processor.processes_output,
+        )
+
+    async def _write_answers(
+        self,
+        batches: Iterator[Batch],
+        write: Callable[[bytes], None],
+        progress: ProgressCallback,
+    ) -> ObjectStats:
+        buffer = bytearray()
+        records = payload_bytes = output_bytes = 0
+        unreported = [0, 0]
+        last_report = time.monotonic()
+        async for answer in self._answers_in_order(batches):
+            buffer += answer.output
+            records += answer.records
+            payload_bytes += answer.payload_bytes
+            output_bytes += len(answer.output)
+            unreported[0] += answer.records
+            unreported[1] += answer.payload_bytes
+            if len(buffer) >= WRITE_CHUNK_BYTES:
+                await asyncio.to_thread(write, bytes(buffer))
+                buffer.clear()
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                progress(unreported[0], unreported[1])
+                unreported = [0, 0]
+                last_report = time.monotonic()
+        if buffer:
+            await asyncio.to_thread(write, bytes(buffer))
+        if unreported[0] or unreported[1]:
+            progress(unreported[0], unreported[1])
+        return ObjectStats(records, payload_bytes, output_bytes)
+
+    async def _answers_in_order(self, batches: Iterator[Batch]) -> AsyncIterator[_Answer]:
+        """Answers in input order with at most ``max_concurrent`` invocations in flight.
+
+        The queue holds tasks in submission order, so awaiting them in turn re-sequences
+        the answers; its bound plus the shared semaphore keeps memory constant.
+        """
+        pending: asyncio.Queue[asyncio.Task[_Answer] | BaseException | None] = asyncio.Queue(
+            maxsize=self._params.max_concurrent
+        )
+        producer = asyncio.create_task(self._submit_all(batches, pending))
+        try:
+            while (item := await pending.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield await item
+        finally:
+            producer.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if isinstance(leftover, asyncio.Task):
+                    leftover.cancel()
+
+    async def _submit_all(
+        self,
+        batches: Iterator[Batch],
+        pending: asyncio.Queue[asyncio.Task[_Answer] | BaseException | None],
+    ) -> None:
+        try:
+            while chunk := await asyncio.to_thread(_take, batches):
+                for batch in chunk:
+                    await self._slots.acquire()
+                    await pending.put(asyncio.create_task(self._answer(batch)))
+        except Exception as exc:  # a splitting error ends the object after earlier answers
+            await pending.put(exc)
+            return
+        await pending.put(None)
+
+    async def _answer(self, batch: Batch) -> _Answer:
+        try:
+            body = await invoke_with_retries(
+                self._model,
+                batch.payload,
+                content_type=self._spec.content_type,
+                accept=self._spec.accept,
+                policy=self._policy,
+            )
+        finally:
+            self._slots.release()
+        output = await self._assemble(batch, body)
+        return _Answer(output, batch.record_count, len(batch.payload))
+
+    async def _assemble(self, batch: Batch, body: bytes) -> bytes:
+        """Per-record join/OutputFilter when asked for, else AssembleWith (spec §11.2)."""
+        if self._processor.processes_output:
+            single = self._params.batch_strategy is BatchStrategy.SINGLE_RECORD
+            return await asyncio.to_thread(
+                self._processor.output_records, batch.records or (), body, single_record=single
+            )
+        if self._spec.assemble_with is AssembleWith.LINE and not body.endswith(b"\n"):
+            return body + b"\n"
+        return body
+
+
+def _take(batches: Iterator[Batch]) -> list[Batch]:
+    """The next few batches (up to PULL_MAX_BATCHES or WRITE_CHUNK_BYTES of payload)."""
+    taken: list[Batch] = []
+    size = 0
+    for batch in islice(batches, PULL_MAX_BATCHES):
+        taken.append(batch)
+        size += len(batch.payload)
+        if size >= WRITE_CHUNK_BYTES:
+            break
+    return taken
