@@ -66,7 +66,7 @@ def _cell(value: Json) -> str:
 
 
 class CsvCodec:
-    """CSV rows; ``source`` names the data in parse errors ("input", "output from the algorithm")."""
+    """CSV rows; ``source`` names the data in parse errors ("input", "output from ...")."""
 
     __slots__ = ("_prefix",)
 

@@ -252,8 +252,8 @@ class JsonPath:
             return nodes
         except _OutOfRange as miss:
             size = miss.size
-            whole = f"a record of {size} columns" if self._csv else f"an array of {size} elements"
-            raise RecordError(f"Invalid JsonPath {self.text}: {miss.detail} for {whole}") from None
+            of = f"a record of {size} columns" if self._csv else f"an array of {size} elements"
+            raise RecordError(f"Invalid JsonPath {self.text}: {miss.detail} for {of}") from None
         except _Miss as miss:
             raise RecordError(f"Invalid JsonPath {self.text}: {miss.detail}") from None
 
