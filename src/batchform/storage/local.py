@@ -37,9 +37,11 @@ class LocalStore:
         once). A missing directory yields nothing.
         """
         directory, partial = posixpath.split(prefix.key)
+        root = _identity(directory)
+        ancestors = frozenset() if root is None else frozenset({root})
         for entry in _sorted_entries(directory, prefix):
             if entry.name.startswith(partial):
-                yield from _walk(entry, prefix, frozenset())
+                yield from _walk(entry, prefix, ancestors)
 
     def open_read(self, uri: ObjectURI) -> BinaryIO:
         """The file opened for binary, buffered, streaming reads."""
@@ -153,7 +155,7 @@ def _walk(
     if _is_dir(entry):
         identity = _identity(entry)
         if identity is None or identity in ancestors:
-            return  # vanished meanwhile, or a symlink back up the tree
+            return  # vanished meanwhile, or a symlink back up the tree (a cycle)
         for child in _sorted_entries(entry.path, prefix):
             yield from _walk(child, prefix, ancestors | {identity})
         return
@@ -175,9 +177,9 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _identity(entry: os.DirEntry[str]) -> tuple[int, int] | None:
+def _identity(path: str | os.DirEntry[str]) -> tuple[int, int] | None:
     try:
-        stat = entry.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return (stat.st_dev, stat.st_ino)
