@@ -2,6 +2,7 @@
 
 Everything streams: an object is read in chunks of :data:`READ_CHUNK_BYTES`, and a record
 larger than the limit is reported as soon as it is seen, without buffering the rest of it.
+(``SplitType=None`` is the exception by definition: its one record is the whole object.)
 Record numbers in messages are 1-based within the object. An empty object has no records.
 """
 
@@ -66,12 +67,11 @@ def iter_records(
     * ``RecordIO`` / ``TFRecord``: each complete framed record exactly as in the object
       (header, data, padding or CRCs), after validating its framing.
 
-    A record longer than ``max_record_bytes`` raises :class:`RecordError` (0 = no limit); for
-    framed records the limit applies to the framed size.
+    A record longer than ``max_record_bytes`` raises :class:`RecordError` before it is read
+    (0 = no limit); for framed records the limit applies to the data, as SingleRecord sends it.
     """
     if split_type is SplitType.NONE:
-        whole = read_object(stream, max_object_bytes=max_record_bytes)
-        return iter((whole,) if whole else ())
+        return _iter_whole(stream, max_record_bytes)
     if split_type is SplitType.LINE:
         return (line for line, _ in iter_lines(stream, max_record_bytes=max_record_bytes))
     if split_type is SplitType.RECORDIO:
@@ -95,11 +95,16 @@ def read_object(stream: BinaryIO, *, max_object_bytes: int) -> bytes:
     return data
 
 
+def _iter_whole(stream: BinaryIO, max_record_bytes: int) -> Iterator[bytes]:
+    if whole := read_object(stream, max_object_bytes=max_record_bytes):
+        yield whole
+
+
 def iter_lines(stream: BinaryIO, *, max_record_bytes: int) -> Iterator[tuple[bytes, bool]]:
     """Yield ``(line, terminated)`` for each ``Line`` record; ``line`` excludes its ``\\n``.
 
     ``terminated`` is False only for a last line that the object does not end with ``\\n``.
-    Holds at most one read chunk plus one partial line of at most ``max_record_bytes``.
+    Holds one read chunk plus one partial line (of at most ``max_record_bytes`` when > 0).
     """
     check = _size_checker(max_record_bytes)
     partial: list[bytes] = []
@@ -147,8 +152,9 @@ def read_exact(stream: BinaryIO, size: int) -> bytes:
 
 def limit_text(limit_bytes: int) -> str:
     """``"MaxPayloadInMB=6 (6291456 bytes)"`` for a byte limit, as messages show it."""
-    megabytes = limit_bytes // MIB if limit_bytes % MIB == 0 else f"{limit_bytes / MIB:g}"
-    return f"MaxPayloadInMB={megabytes} ({limit_bytes} bytes)"
+    if limit_bytes % MIB:  # only tests use limits that are not whole MiB
+        return f"the payload limit ({limit_bytes} bytes)"
+    return f"MaxPayloadInMB={limit_bytes // MIB} ({limit_bytes} bytes)"
 
 
 def oversize_error(
@@ -190,8 +196,8 @@ def _iter_recordio(stream: BinaryIO, max_record_bytes: int) -> Iterator[bytes]:
         number += 1
         _check_whole(header, framing.RECORDIO_HEADER_BYTES, number, SplitType.RECORDIO)
         length = _parse(framing.parse_recordio_header, header, number)
+        check(number, length, False)
         body_bytes = length + framing.recordio_padding(length)
-        check(number, framing.RECORDIO_HEADER_BYTES + body_bytes, False)
         yield header + _read_frame_part(stream, body_bytes, number, SplitType.RECORDIO)
 
 
@@ -202,19 +208,15 @@ def _iter_tfrecord(stream: BinaryIO, max_record_bytes: int) -> Iterator[bytes]:
         number += 1
         _check_whole(header, framing.TFRECORD_HEADER_BYTES, number, SplitType.TFRECORD)
         length = _parse(framing.parse_tfrecord_header, header, number)
-        footer_at = framing.TFRECORD_HEADER_BYTES + length
-        check(number, footer_at + framing.TFRECORD_FOOTER_BYTES, False)
+        check(number, length, False)
         rest = _read_frame_part(
             stream, length + framing.TFRECORD_FOOTER_BYTES, number, SplitType.TFRECORD
         )
-        framed = header + rest
         try:
-            framing.check_tfrecord_data(
-                memoryview(framed)[framing.TFRECORD_HEADER_BYTES : footer_at], rest[length:]
-            )
+            framing.check_tfrecord_data(memoryview(rest)[:length], rest[length:])
         except RecordError as exc:
             raise RecordError(f"record {number}: {exc.message}") from exc
-        yield framed
+        yield header + rest
 
 
 def _parse(parser: Callable[[bytes], int], header: bytes, number: int) -> int:
