@@ -1,0 +1,297 @@
+"""Request and response codecs shared by the in-process runtimes.
+
+Decoders turn an ``/invocations`` body into a 2-D numpy array, encoders turn predictions back
+into bytes. Parsing is vectorised (pyarrow's CSV reader, numpy conversions) so the work
+happens in C with the GIL released; Python-level loops only run on the error path, to say
+which row and column was wrong.
+
+Every client mistake raises :class:`~batchform.errors.InvocationError` with the HTTP status a
+real serving container would answer: 400 for an unparsable payload, 406 for an unsupported
+Accept, 415 for an unsupported Content-Type.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from batchform.errors import InvocationError
+
+CSV = "text/csv"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+NPY = "application/x-npy"
+ANY = "*/*"
+
+FloatMatrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaType:
+    """A parsed ``Content-Type``/``Accept`` entry: lower-cased type and its parameters."""
+
+    essence: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def invocation_error(status: int, message: str) -> InvocationError:
+    """An :class:`InvocationError` whose body is ``message``, as a container would answer."""
+    return InvocationError(status, message.encode("utf-8"), message)
+
+
+def parse_media_type(value: str) -> MediaType:
+    """Split ``"text/csv; charset=utf-8"`` into ``text/csv`` and ``{"charset": "utf-8"}``."""
+    essence, *raw_params = value.split(";")
+    params: dict[str, str] = {}
+    for raw in raw_params:
+        name, _, param_value = raw.partition("=")
+        if name.strip():
+            params[name.strip().lower()] = param_value.strip().strip('"')
+    return MediaType(essence.strip().lower(), params)
+
+
+def accept_candidates(accept: str | None) -> list[str]:
+    """The media types of an Accept header in order, without parameters; empty when absent."""
+    if not accept:
+        return []
+    return [parse_media_type(part).essence for part in accept.split(",") if part.strip()]
+
+
+def choose_accept(accept: str | None, supported: tuple[str, ...], default: str) -> str:
+    """The first supported type of ``accept``; ``default`` when it is missing or ``*/*``.
+
+    Raises 406 naming the supported types when none of the requested types is supported.
+    """
+    candidates = accept_candidates(accept)
+    if not candidates or ANY in candidates:
+        return default
+    for candidate in candidates:
+        if candidate in supported:
+            return candidate
+    raise invocation_error(
+        406,
+        f"Accept type {accept} is not supported. "
+        f"Please use supported accept types: {', '.join(supported)}.",
+    )
+
+
+def parse_csv_floats(body: bytes) -> FloatMatrix:
+    """Header-less CSV records, one per line, as a ``(rows, columns)`` float64 array.
+
+    Empty fields are missing values (NaN), as in SageMaker's XGBoost container. Values are
+    parsed as float64 (what the containers do) so that a later float32 conversion rounds
+    exactly as theirs does. A row with another number of columns than the first row, or a
+    value that is not a number, raises 400 naming the row and column.
+    """
+    payload = body.strip()
+    if not payload:
+        return np.empty((0, 0), dtype=np.float64)
+    columns = _first_line(payload).count(b",") + 1
+    # pyarrow reads a blank line as a row of nulls; the containers reject it (a row with the
+    # wrong number of columns), so such payloads take the strict path.
+    if columns == 1 or (b"\n\n" not in payload and b"\n\r\n" not in payload):
+        try:
+            return _read_csv_with_arrow(payload, columns)
+        except pa.ArrowInvalid:
+            pass  # pyarrow is stricter than Python's float(): retry leniently below
+    return _read_csv_leniently(payload, columns)
+
+
+def _first_line(payload: bytes) -> bytes:
+    end = payload.find(b"\n")
+    return payload if end < 0 else payload[:end]
+
+
+def _read_csv_with_arrow(payload: bytes, columns: int) -> FloatMatrix:
+    table = pa_csv.read_csv(
+        # pyarrow cannot infer the column count of a last line without a newline.
+        pa.py_buffer(payload + b"\n"),
+        read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+        parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={f"f{index}": pa.float64() for index in range(columns)},
+            null_values=[""],
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    if table.num_columns != columns:
+        raise pa.ArrowInvalid("column count differs from the first line")
+    arrays = [column.to_numpy().astype(np.float64, copy=False) for column in table.columns]
+    return np.column_stack(arrays) if arrays else np.empty((0, 0), dtype=np.float64)
+
+
+def _read_csv_leniently(payload: bytes, columns: int) -> FloatMatrix:
+    """Python's float() rules (spaces, ``+1``, ``1_000``, ``Infinity``), or a precise 400."""
+    rows = [line.rstrip(b"\r").split(b",") for line in payload.split(b"\n")]
+    for number, row in enumerate(rows, start=1):
+        if len(row) != columns:
+            raise invocation_error(
+                400,
+                f"Unable to parse the CSV payload: row {number} has {len(row)} column(s) "
+                f"but row 1 has {columns}. Each line must be one record with the same "
+                "number of comma-separated values and no header.",
+            )
+    cells = np.array(rows, dtype=np.bytes_)
+    cells = np.where(np.char.strip(cells) == b"", b"nan", cells)
+    try:
+        return cells.astype(np.float64)
+    except ValueError:
+        raise _not_a_number(cells) from None
+
+
+def _not_a_number(cells: npt.NDArray[np.bytes_]) -> InvocationError:
+    for (row, column), cell in np.ndenumerate(cells):
+        try:
+            float(cell)
+        except ValueError:
+            text = bytes(cell).decode("utf-8", errors="replace")
+            return invocation_error(
+                400,
+                f"Unable to parse the CSV payload: row {row + 1}, column {column + 1}: "
+                f"{text!r} is not a number.",
+            )
+    return invocation_error(400, "Unable to parse the CSV payload as numbers.")
+
+
+@dataclass(frozen=True, slots=True)
+class SparseRows:
+    """LIBSVM records in CSR form: row ``i`` holds ``values[indptr[i]:indptr[i + 1]]``."""
+
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    values: FloatMatrix
+
+    @property
+    def rows(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def min_columns(self) -> int:
+        """The number of columns needed to hold the largest feature index."""
+        return int(self.indices.max()) + 1 if len(self.indices) else 0
+
+
+def parse_libsvm(body: bytes) -> SparseRows:
+    """LIBSVM lines (``<label> <index>:<value> ...``) as CSR rows; 400 if malformed.
+
+    As in SageMaker's XGBoost container, every token holding a ``:`` is a feature and other
+    tokens (the label) are ignored; indices are used as given.
+    """
+    try:
+        lines = body.decode("utf-8").strip().split("\n")
+    except UnicodeDecodeError as exc:
+        raise invocation_error(400, f"Unable to parse the LIBSVM payload: {exc}.") from None
+    features = [[token for token in line.split() if ":" in token] for line in lines]
+    counts = np.fromiter(map(len, features), dtype=np.int64, count=len(features))
+    pairs = [token.split(":", 1) for row in features for token in row]
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    if not pairs:
+        empty = np.empty(0)
+        return SparseRows(indptr, empty.astype(np.int64), empty.astype(np.float64))
+    cells = np.array(pairs, dtype=np.str_)
+    try:
+        indices = cells[:, 0].astype(np.int64)
+        values = cells[:, 1].astype(np.float64)
+    except ValueError as exc:
+        raise invocation_error(
+            400, f"Unable to parse the LIBSVM payload: {exc}; expected <index>:<value> pairs."
+        ) from None
+    if indices.min() < 0:
+        raise invocation_error(400, "Unable to parse the LIBSVM payload: negative feature index.")
+    return SparseRows(indptr, indices, values)
+
+
+def parse_json_rows(body: bytes) -> npt.NDArray[Any]:
+    """A JSON array of rows (``[[1, 2], [3, 4]]``) as a 2-D array; 400 if it is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invocation_error(400, f"Unable to parse the JSON payload: {exc}.") from None
+    try:
+        array = np.array(data)
+    except ValueError as exc:
+        raise invocation_error(
+            400, f"Unable to use the JSON payload: rows must all have the same length ({exc})."
+        ) from None
+    return require_rows(array, "JSON")
+
+
+def parse_npy(body: bytes) -> npt.NDArray[Any]:
+    """A ``.npy`` payload (no pickled objects) as a 2-D array; 400 if it is not one."""
+    try:
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise invocation_error(400, f"Unable to parse the NPY payload: {exc}.") from None
+    return require_rows(np.asarray(array), "NPY")
+
+
+def require_rows(array: npt.NDArray[Any], what: str) -> npt.NDArray[Any]:
+    """``array`` if it is 2-D (rows of features); otherwise 400 saying how to shape it."""
+    if array.ndim != 2:
+        raise invocation_error(
+            400,
+            f"The {what} payload must be a 2-D array (a list of rows), got {array.ndim} "
+            "dimension(s); send one record as [[v1, v2, ...]].",
+        )
+    return array
+
+
+def as_floats(
+    array: npt.NDArray[Any], dtype: type[np.floating[Any]], what: str
+) -> npt.NDArray[Any]:
+    """``array`` converted to ``dtype``; 400 saying why if its values are not numbers."""
+    try:
+        converted: npt.NDArray[Any] = array.astype(dtype)
+        return converted
+    except (ValueError, TypeError) as exc:
+        raise invocation_error(
+            400, f"Unable to use the {what} payload: values must be numbers ({exc})."
+        ) from None
+
+
+def format_values(array: npt.NDArray[Any]) -> list[str]:
+    """``str()`` of every element as a scalar of the array's own dtype, flattened.
+
+    float32 keeps its shortest float32 form (``0.1``), as ``numpy.savetxt(fmt="%s")`` does.
+    """
+    flat = array.ravel()
+    if flat.dtype == np.float64 or flat.dtype.kind in "iub":
+        # Same text as numpy's own str() for these dtypes, and faster than astype(str).
+        return list(map(str, flat.tolist()))
+    texts: list[str] = flat.astype(str).tolist()
+    return texts
+
+
+def array_to_csv(array: npt.NDArray[Any]) -> bytes:
+    """One line per row, values comma-joined, each line ending in ``\\n``.
+
+    Byte-identical to sagemaker-inference-toolkit's ``np.savetxt(delimiter=",", fmt="%s")``.
+    """
+    if array.size == 0:
+        return b""
+    texts = format_values(array)
+    width = 1 if array.ndim < 2 else int(np.prod(array.shape[1:]))
+    if width == 1:
+        lines: list[str] = texts
+    else:
+        lines = list(map(",".join, zip(*[iter(texts)] * width, strict=True)))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def array_to_json(array: npt.NDArray[Any]) -> bytes:
+    """``json.dumps(array.tolist())``, as sagemaker-inference-toolkit's JSON encoder."""
+    return json.dumps(array.tolist()).encode("utf-8")
+
+
+def array_to_npy(array: npt.NDArray[Any]) -> bytes:
+    """The array in ``.npy`` format."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()

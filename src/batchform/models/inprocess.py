@@ -1,0 +1,48 @@
+"""``InProcessModel``: a synchronous :class:`Runtime` behind the async ``Model`` seam."""
+
+from __future__ import annotations
+
+import asyncio
+
+from batchform.errors import ModelUnreachableError
+from batchform.models.base import ExecutionParameters
+from batchform.models.runtimes import Runtime, invoke_runtime
+
+
+class InProcessModel:
+    """Runs a loaded runtime in this process; each invocation in a worker thread.
+
+    ``invoke`` uses :func:`asyncio.to_thread`, so predictions never block the event loop and
+    several run at once (runtimes are thread-safe and release the GIL in numpy, pyarrow and
+    XGBoost work). Answers are byte-identical to the same runtime served over HTTP.
+    """
+
+    def __init__(self, runtime: Runtime, *, name: str) -> None:
+        self._runtime = runtime
+        self._name = name
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def ping(self) -> None:
+        """Healthy as soon as it exists: the runtime was loaded before construction."""
+        self._check_open()
+
+    async def execution_parameters(self) -> ExecutionParameters | None:
+        self._check_open()
+        return self._runtime.execution_parameters()
+
+    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> bytes:
+        """One ``POST /invocations``; raises ``InvocationError`` for a non-2xx answer."""
+        self._check_open()
+        return await asyncio.to_thread(invoke_runtime, self._runtime, body, content_type, accept)
+
+    async def aclose(self) -> None:
+        """Mark the model closed; later calls raise ``ModelUnreachableError``."""
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ModelUnreachableError(f"model {self._name} is closed")

@@ -1,0 +1,62 @@
+"""Built-in model runtimes: synchronous, in-process equivalents of SageMaker's framework images.
+
+A runtime is constructed empty, loaded once from an unpacked model directory, then invoked
+with ``/invocations`` bytes. :class:`~batchform.models.inprocess.InProcessModel` adapts one to
+the async :class:`~batchform.models.base.Model` seam; an HTTP server can serve the same object,
+so both give byte-identical answers. Runtimes import their framework lazily (the frameworks are
+optional extras), so importing this package never needs xgboost or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from batchform.errors import BatchformError, InvocationError
+from batchform.models.base import ExecutionParameters
+
+
+class Runtime(Protocol):
+    """A model framework behind the container contract, without HTTP.
+
+    ``invoke`` answers like ``POST /invocations``: it returns the response body of a 2xx
+    answer and raises :class:`~batchform.errors.InvocationError` with the status a real
+    container would send otherwise (400/406/413/415 for bad requests, 500 for a failure).
+    Implementations must be safe to invoke from several threads at once.
+    """
+
+    def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
+        """Load the model from ``model_dir`` (``/opt/ml/model``) with the container's env.
+
+        Raises :class:`~batchform.errors.ModelLoadError` naming the file and what to fix.
+        """
+        ...
+
+    def execution_parameters(self) -> ExecutionParameters | None:
+        """What ``GET /execution-parameters`` answers, or None when the image has no route."""
+        ...
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> bytes:
+        """One ``POST /invocations``; header values are None when the header is absent."""
+        ...
+
+
+RuntimeFactory = Callable[[], Runtime]
+
+
+def invoke_runtime(
+    runtime: Runtime, body: bytes, content_type: str | None, accept: str | None
+) -> bytes:
+    """``runtime.invoke``, with any foreign exception turned into a 500 answer.
+
+    The 500 body is ``"<message>\\n<traceback>"``, as sagemaker-inference-toolkit sends it.
+    """
+    try:
+        return runtime.invoke(body, content_type, accept)
+    except BatchformError:
+        raise
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        raise InvocationError(500, text.encode("utf-8"), f"{type(exc).__name__}: {exc}") from exc
