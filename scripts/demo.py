@@ -32,7 +32,7 @@ def build_model(work: Path) -> Path:
     )
     model_dir = work / "model"
     model_dir.mkdir(parents=True)
-    booster.save_model(model_dir / "xgboost-model")
+    (model_dir / "xgboost-model").write_bytes(booster.save_raw("ubj"))
     archive = work / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(model_dir / "xgboost-model", arcname="xgboost-model")

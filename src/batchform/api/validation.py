@@ -33,7 +33,9 @@ def validate_request(operation: str, params: Any) -> None:
     if not isinstance(params, dict):
         raise ValidationError("The request body must be a JSON object")
     errors: list[str] = []
-    _check(operation_model(operation).input_shape, params, "", errors)
+    shape = operation_model(operation).input_shape
+    if shape is not None:
+        _check(shape, params, "", errors)
     if errors:
         raise ValidationError(coral_message(errors))
 

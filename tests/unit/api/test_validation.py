@@ -35,7 +35,8 @@ def test_a_valid_request_passes() -> None:
 def test_pattern_violation_uses_the_service_format() -> None:
     assert message(job(TransformJobName="my_job")) == (
         "1 validation error detected: Value 'my_job' at 'transformJobName' failed to satisfy "
-        "constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+        "constraint: Member must satisfy regular expression pattern: "
+        "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
     )
 
 
@@ -61,8 +62,9 @@ def test_integer_ranges_and_missing_members() -> None:
     assert "Member must have value less than or equal to 3" in text
     body = job()
     del body["TransformOutput"]
-    assert "Value null at 'transformOutput' failed to satisfy constraint: Member must not be null" in (
-        message(body)
+    assert (
+        "Value null at 'transformOutput' failed to satisfy constraint: Member must not be null"
+        in (message(body))
     )
 
 

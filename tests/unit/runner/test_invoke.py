@@ -69,7 +69,7 @@ def test_timeout_is_unreachable_and_retried() -> None:
     model = ScriptedModel(5.0, b"ok")
     assert run(model, RetryPolicy(timeout_s=0.05, max_retries=1, backoff_s=0.001)) == b"ok"
     model = ScriptedModel(5.0)
-    with pytest.raises(ModelUnreachableError, match="InvocationsTimeoutInSeconds=0.05"):
+    with pytest.raises(ModelUnreachableError, match=r"InvocationsTimeoutInSeconds=0\.05"):
         run(model, RetryPolicy(timeout_s=0.05, max_retries=0, backoff_s=0.001))
 
 

@@ -51,7 +51,9 @@ def test_zero_concurrency_in_request_counts_as_unset() -> None:
 
 
 def test_resolved_pair_over_budget_is_clamped_and_noted() -> None:
-    params = resolve_params(spec(max_payload_mb=50), ExecutionParameters(max_concurrent_transforms=8))
+    params = resolve_params(
+        spec(max_payload_mb=50), ExecutionParameters(max_concurrent_transforms=8)
+    )
     assert params.max_concurrent == 2
     assert "using MaxConcurrentTransforms=2" in params.notes[0]
 
