@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from batchform.storage.uri import ObjectURI
 
@@ -39,6 +39,28 @@ class AtomicWriter(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class AbortOnExit:
+    """The context-manager half every writer shares: leaving the block aborts.
+
+    After a commit, ``abort`` is a no-op, so ``with store.open_write(uri) as w: ...; w.commit()``
+    publishes, and any exception before the commit discards.
+    """
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()
 
 
 class ObjectStore(Protocol):

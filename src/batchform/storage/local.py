@@ -11,11 +11,10 @@ import os
 import posixpath
 import secrets
 from collections.abc import Iterator
-from types import TracebackType
 from typing import BinaryIO
 
 from batchform.errors import InternalError, ObjectNotFoundError, StorageError
-from batchform.storage.base import ObjectInfo
+from batchform.storage.base import AbortOnExit, ObjectInfo
 from batchform.storage.uri import ObjectURI
 
 # In-progress writes are hidden files ".<name>.<random>.batchform-tmp" next to their target;
@@ -63,7 +62,7 @@ class LocalStore:
         return os.path.isfile(uri.key)
 
 
-class LocalWriter:
+class LocalWriter(AbortOnExit):
     """An :class:`~batchform.storage.base.AtomicWriter` for one local file.
 
     The target's parent directories are created at once; the data goes to a temp file in the
@@ -116,17 +115,6 @@ class LocalWriter:
             self._file.close()
         with contextlib.suppress(OSError):
             os.unlink(self._temp_path)
-
-    def __enter__(self) -> LocalWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
 
     def _check_open(self, action: str) -> None:
         if not self._open:

@@ -11,7 +11,6 @@ import contextlib
 import io
 import logging
 from collections.abc import Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Literal, TypedDict
 
 import boto3
@@ -19,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batchform.errors import InternalError, ObjectNotFoundError, StorageError
-from batchform.storage.base import ObjectInfo
+from batchform.storage.base import AbortOnExit, ObjectInfo
 from batchform.storage.uri import ObjectURI
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ class S3Store:
         return True
 
 
-class S3Writer:
+class S3Writer(AbortOnExit):
     """An :class:`~batchform.storage.base.AtomicWriter` for one S3 object.
 
     Data is buffered up to ``part_size_bytes``; each full buffer becomes one part of a multipart
@@ -166,17 +165,6 @@ class S3Writer:
             )
         except (ClientError, BotoCoreError) as exc:
             _log.warning("could not abort the multipart upload of %s: %s", self._uri, exc)
-
-    def __enter__(self) -> S3Writer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
 
     def _upload_part(self, data: bytes) -> None:
         number = len(self._parts) + 1
