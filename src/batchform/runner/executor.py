@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import queue as queue_mod
+import signal
 from dataclasses import dataclass
 from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.queues import Queue
@@ -130,5 +131,8 @@ def _fail_unfinished(plan: Plan, instance: int, exitcode: int | None, tally: Tal
 
 def _instance_main(task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent) -> None:
     """Entry point of an instance process."""
+    # Ctrl-C reaches the whole process group; the parent alone decides to stop (via cancel),
+    # so that instances wind down cleanly instead of dying mid-write.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(Instance(task, events.put, cancel.is_set).run())
     events.put(_Goodbye(task.instance))

@@ -114,8 +114,12 @@ class Instance:
     async def _watch_cancel(self, workers: list[asyncio.Task[None]]) -> None:
         while not self._cancelled():
             await asyncio.sleep(CANCEL_POLL_S)
-        for worker in workers:
-            worker.cancel()
+        # Keep cancelling until every worker has ended: library code (a thread hand-off that
+        # completes at the same moment, say) may absorb a single cancellation.
+        while not all(worker.done() for worker in workers):
+            for worker in workers:
+                worker.cancel()
+            await asyncio.sleep(CANCEL_POLL_S)
 
     async def _one_object(self, obj: PlannedObject, tf: ObjectTransformer) -> None:
         instance = self._task.instance

@@ -47,10 +47,11 @@ async def invoke_with_retries(
 async def _invoke_once(
     model: Model, body: bytes, content_type: str | None, accept: str | None, timeout_s: float
 ) -> bytes:
+    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (a stop)
+    # when the invocation finishes at the same moment.
     try:
-        return await asyncio.wait_for(
-            model.invoke(body, content_type=content_type, accept=accept), timeout=timeout_s
-        )
+        async with asyncio.timeout(timeout_s):
+            return await model.invoke(body, content_type=content_type, accept=accept)
     except TimeoutError as exc:
         raise ModelUnreachableError(
             f"{UNREACHABLE_TEXT}: no answer within InvocationsTimeoutInSeconds={timeout_s:g}"

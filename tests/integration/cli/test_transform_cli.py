@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -182,24 +183,24 @@ def test_ctrl_c_stops_without_publishing_partial_outputs(
     archive, _ = model
     features, _ = breast_cancer()
     rows = csv_rows(features)
-    write_split(tmp_path / "in", rows * 4, parts=40)
+    write_split(tmp_path / "in", rows * 20, parts=40)
     proc = subprocess.Popen(
         [BATCHFORM, "transform", "--image", "xgboost", "--model-data", str(archive),
          "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
          "--content-type", "text/csv", "--split-type", "Line", "--strategy", "SingleRecord",
          "--max-concurrent", "1"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert proc.stderr is not None
     for line in proc.stderr:  # wait until the first object is published
         if line.startswith("done "):
             break
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 130, rest
     assert "Stopped" in rest
     outputs = list((tmp_path / "out").glob("*.out"))
-    assert 1 <= len(outputs) < 40
+    assert 1 <= len(outputs) < 40, rest
     for out in outputs:  # every published object is complete
         source = tmp_path / "in" / out.name.removesuffix(".out")
         assert out.read_text().count("\n") == source.read_text().count("\n")
