@@ -11,6 +11,7 @@ from typing import Any
 from batchform.api.validation import validate_request
 from batchform.errors import ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
+from batchform.models.registry import resolve_image
 from batchform.runner.dataproc import validate_data_processing
 from batchform.runner.params import DEFAULT_MAX_PAYLOAD_MB, PAYLOAD_BUDGET_MB
 from batchform.runner.spec import (
@@ -57,6 +58,7 @@ def _container(definition: dict[str, Any]) -> ContainerSpec:
     image = definition.get("Image")
     if not image:
         raise ValidationError("Container definition: Image is required")
+    resolve_image(image)  # an unknown image is rejected at CreateModel, not at run time
     return ContainerSpec(
         image=image,
         model_data_url=definition.get("ModelDataUrl"),

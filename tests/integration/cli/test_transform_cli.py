@@ -108,6 +108,19 @@ def test_payload_budget_and_bad_filter_are_rejected_before_running(tmp_path: Pat
     assert 'Invalid InputFilter: "$[\'account_id\']". Unexpected "_" in JsonPath.' in done.stderr
 
 
+def test_unknown_image_is_rejected_before_running(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("1\n")
+    done = transform(
+        "--image", "my-registry.example.com/team/model:3", "--model-data", str(tmp_path),
+        "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), check=2,
+    )  # fmt: skip
+    assert "ValidationException: Image 'my-registry.example.com/team/model:3' is not supported" in (
+        done.stderr
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_empty_prefix_is_a_validation_error_naming_the_uri(tmp_path: Path) -> None:
     done = transform(
         "--image", "xgboost", "--model-data", str(tmp_path), "--input", str(tmp_path / "nothing"),
