@@ -22,7 +22,7 @@ lint: install
 	$(BIN)/ruff format --check src tests scripts bench
 
 typecheck: install
-	$(BIN)/mypy --strict src/batchform
+	$(BIN)/mypy --strict src/batchform tests
 
 test: lint typecheck
 	$(BIN)/pytest -q

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 
 from batchform.errors import InvocationError
-from batchform.models.base import ExecutionParameters
+from batchform.models.base import Answer, ExecutionParameters
 
 
 class FakeModel:
@@ -36,14 +36,14 @@ class FakeModel:
     async def execution_parameters(self) -> ExecutionParameters | None:
         return self._params
 
-    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> bytes:
+    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> Answer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.bodies.append(body)
         try:
             if self._max_delay_s:
                 await asyncio.sleep(self._random.uniform(0, self._max_delay_s))
-            return self._answer(body)
+            return Answer(self._answer(body))
         finally:
             self.in_flight -= 1
 

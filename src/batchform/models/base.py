@@ -19,6 +19,18 @@ class ExecutionParameters:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """A 2xx answer of ``POST /invocations``: the body and its ``Content-Type`` (if any).
+
+    The content type matters between the containers of a pipeline (spec §8.6): container
+    n+1 receives container n's answer with that type.
+    """
+
+    body: bytes
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerSpec:
     """One container of a model: SageMaker's ``ContainerDefinition`` as the runner needs it."""
 
@@ -50,6 +62,6 @@ class Model(Protocol):
 
     async def invoke(
         self, body: bytes, *, content_type: str | None, accept: str | None
-    ) -> bytes: ...
+    ) -> Answer: ...
 
     async def aclose(self) -> None: ...

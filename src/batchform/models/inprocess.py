@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from batchform.errors import ModelUnreachableError
-from batchform.models.base import ExecutionParameters
+from batchform.models.base import Answer, ExecutionParameters
 from batchform.models.runtimes import Runtime, invoke_runtime
 
 
@@ -34,7 +34,9 @@ class InProcessModel:
         self._check_open()
         return self._runtime.execution_parameters()
 
-    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> bytes:
+    async def invoke(
+        self, body: bytes, *, content_type: str | None, accept: str | None
+    ) -> Answer:
         """One ``POST /invocations``; raises ``InvocationError`` for a non-2xx answer."""
         self._check_open()
         return await asyncio.to_thread(invoke_runtime, self._runtime, body, content_type, accept)

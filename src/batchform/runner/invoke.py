@@ -51,7 +51,8 @@ async def _invoke_once(
     # when the invocation finishes at the same moment.
     try:
         async with asyncio.timeout(timeout_s):
-            return await model.invoke(body, content_type=content_type, accept=accept)
+            answer = await model.invoke(body, content_type=content_type, accept=accept)
+            return answer.body
     except TimeoutError as exc:
         raise ModelUnreachableError(
             f"{UNREACHABLE_TEXT}: no answer within InvocationsTimeoutInSeconds={timeout_s:g}"

@@ -39,7 +39,7 @@ def open_sklearn(
 
 
 def invoke(model: Model, body: bytes, content_type: str | None, accept: str | None) -> bytes:
-    return asyncio.run(model.invoke(body, content_type=content_type, accept=accept))
+    return asyncio.run(model.invoke(body, content_type=content_type, accept=accept)).body
 
 
 def error_of(model: Model, body: bytes, content_type: str | None, accept: str | None) -> Exception:

@@ -33,7 +33,7 @@ def open_xgboost(
 
 
 def invoke(model: Model, body: bytes, content_type: str | None, accept: str | None) -> bytes:
-    return asyncio.run(model.invoke(body, content_type=content_type, accept=accept))
+    return asyncio.run(model.invoke(body, content_type=content_type, accept=accept)).body
 
 
 def status_of(model: Model, body: bytes, content_type: str | None, accept: str | None) -> int:
@@ -244,7 +244,7 @@ def test_concurrent_invocations_all_answer(
 
     async def all_at_once() -> list[bytes]:
         calls = [model.invoke(b, content_type="text/csv", accept=None) for b in bodies]
-        return list(await asyncio.gather(*calls))
+        return [answer.body for answer in await asyncio.gather(*calls)]
 
     outputs = asyncio.run(all_at_once())
 

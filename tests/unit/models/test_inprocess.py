@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchform.errors import InvocationError, ModelUnreachableError
-from batchform.models.base import ExecutionParameters, Model
+from batchform.models.base import Answer, ExecutionParameters, Model
 from batchform.models.inprocess import InProcessModel
 
 
@@ -27,7 +27,7 @@ class EchoRuntime:
     def execution_parameters(self) -> ExecutionParameters | None:
         return ExecutionParameters(max_concurrent_transforms=3)
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> bytes:
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         self.threads.add(threading.get_ident())
         if body == b"wait" and not self.gate.wait(timeout=30):
             raise TimeoutError("gate never opened")
@@ -35,7 +35,7 @@ class EchoRuntime:
             raise RuntimeError("the model fell over")
         if body == b"bad":
             raise InvocationError(400, b"bad record")
-        return b"|".join([body, str(content_type).encode(), str(accept).encode()])
+        return Answer(b"|".join([body, str(content_type).encode(), str(accept).encode()]), accept)
 
 
 def test_invoke_passes_bytes_and_headers_through() -> None:
@@ -43,7 +43,7 @@ def test_invoke_passes_bytes_and_headers_through() -> None:
 
     answer = asyncio.run(model.invoke(b"1,2", content_type="text/csv", accept=None))
 
-    assert answer == b"1,2|text/csv|None"
+    assert answer == Answer(b"1,2|text/csv|None", None)
 
 
 def test_invoke_runs_off_the_event_loop_thread() -> None:
@@ -56,8 +56,8 @@ def test_invoke_runs_off_the_event_loop_thread() -> None:
         fast = await model.invoke(b"quick", content_type=None, accept=None)
         assert not slow.done()
         runtime.gate.set()
-        assert fast == b"quick|None|None"
-        assert await slow == b"wait|None|None"
+        assert fast.body == b"quick|None|None"
+        assert (await slow).body == b"wait|None|None"
 
     asyncio.run(main())
     assert threading.get_ident() not in runtime.threads

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from batchform.errors import InvocationError, ModelUnreachableError
-from batchform.models.base import ExecutionParameters
+from batchform.models.base import Answer, ExecutionParameters
 from batchform.runner.invoke import RetryPolicy, failure_log_lines, invoke_with_retries
 
 FAST = RetryPolicy(timeout_s=0.5, max_retries=3, backoff_s=0.001)
@@ -24,15 +24,15 @@ class ScriptedModel:
     async def execution_parameters(self) -> ExecutionParameters | None:
         return None
 
-    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> bytes:
+    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> Answer:
         outcome = self.outcomes[min(self.calls, len(self.outcomes) - 1)]
         self.calls += 1
         if isinstance(outcome, float):
             await asyncio.sleep(outcome)
-            return b"late"
+            return Answer(b"late")
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome
+        return Answer(outcome)
 
     async def aclose(self) -> None:
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from batchform.errors import BatchformError, InvocationError
-from batchform.models.base import ExecutionParameters
+from batchform.models.base import Answer, ExecutionParameters
 
 
 class Runtime(Protocol):
@@ -38,7 +38,7 @@ class Runtime(Protocol):
         """What ``GET /execution-parameters`` answers, or None when the image has no route."""
         ...
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> bytes:
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         """One ``POST /invocations``; header values are None when the header is absent."""
         ...
 
@@ -48,7 +48,7 @@ RuntimeFactory = Callable[[], Runtime]
 
 def invoke_runtime(
     runtime: Runtime, body: bytes, content_type: str | None, accept: str | None
-) -> bytes:
+) -> Answer:
     """``runtime.invoke``, with any foreign exception turned into a 500 answer.
 
     The 500 body is ``"<message>\\n<traceback>"``, as sagemaker-inference-toolkit sends it.

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
-from batchform.models.base import ExecutionParameters
+from batchform.models.base import Answer, ExecutionParameters
 
 MODEL_FILES = ("model.joblib", "model.pkl")
 SUPPORTED_CONTENT_TYPES = (codecs.CSV, codecs.JSON, codecs.NPY)
@@ -62,7 +62,7 @@ class SklearnRuntime:
         """None: the scikit-learn image has no ``/execution-parameters`` route."""
         return None
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> bytes:
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         """Decode ``body``, call ``predict`` and encode the predictions for ``accept``."""
         media = codecs.parse_media_type(content_type).essence if content_type else codecs.JSON
         if media not in SUPPORTED_CONTENT_TYPES:
@@ -75,7 +75,7 @@ class SklearnRuntime:
         if not body:
             raise codecs.invocation_error(400, "The request body is empty.")
         rows = decode_rows(body, media)
-        return encode_prediction(self._predict(rows), chosen)
+        return Answer(encode_prediction(self._predict(rows), chosen), chosen)
 
     def _predict(self, rows: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if self._model is None:

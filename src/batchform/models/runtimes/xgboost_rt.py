@@ -38,7 +38,7 @@ import xgboost as xgb
 
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
-from batchform.models.base import ExecutionParameters
+from batchform.models.base import Answer, ExecutionParameters
 
 MODEL_FILE = "xgboost-model"
 MIB = 1024 * 1024
@@ -87,10 +87,10 @@ class XGBoostRuntime:
             max_payload_mb=self._max_content_length_bytes // MIB,
         )
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> bytes:
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         """Predict every record of ``body`` and encode the scores for ``accept``."""
         if not body or body.isspace():
-            return b""
+            return Answer(b"")  # the container's 204: no content, no type
         if len(body) > self._max_content_length_bytes:
             raise codecs.invocation_error(
                 413,
@@ -101,7 +101,7 @@ class XGBoostRuntime:
         input_format = input_format_of(content_type)
         chosen = codecs.choose_accept(accept, SUPPORTED_ACCEPTS, self._default_accept)
         matrix = self._matrix(body, input_format)
-        return encode_predictions(self._predict(matrix), chosen)
+        return Answer(encode_predictions(self._predict(matrix), chosen), chosen)
 
     def _matrix(self, body: bytes, input_format: InputFormat) -> xgb.DMatrix:
         expected = self._loaded().num_features()
