@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from batchform import __version__
+from batchform.cli.images import images
 from batchform.cli.transform import transform
 
 
@@ -18,6 +19,7 @@ def cli() -> None:
 
 
 cli.add_command(transform)
+cli.add_command(images)
 
 
 def main() -> None:
