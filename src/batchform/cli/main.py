@@ -6,6 +6,7 @@ import click
 
 from batchform import __version__
 from batchform.cli.images import images
+from batchform.cli.serve_model import serve_model
 from batchform.cli.transform import transform
 
 
@@ -20,6 +21,7 @@ def cli() -> None:
 
 cli.add_command(transform)
 cli.add_command(images)
+cli.add_command(serve_model)
 
 
 def main() -> None:

@@ -1,0 +1,217 @@
+"""Start and stop a local process that serves the container contract.
+
+batchform runs "containers" without Docker: an image registered as a ``command`` is a process
+on this host that serves ``/ping``, ``/execution-parameters`` and ``/invocations`` (spec §8.3)
+on ``127.0.0.1:$SAGEMAKER_BIND_TO_PORT``. It cannot see ``/opt/ml/model``, so the conventions
+are:
+
+* ``SM_MODEL_DIR`` holds the absolute path of the unpacked ``ModelDataUrl`` (what a container
+  finds in ``/opt/ml/model``); a command written for a real image reads it instead of the
+  hard-coded path.
+* Callers start the command in that model directory (``cwd``), so a command that opens model
+  files by relative name finds them; commands name their programs by absolute path or
+  through ``PATH``.
+* ``SAGEMAKER_BIND_TO_PORT`` (and ``SAGEMAKER_SAFE_PORT_RANGE`` when extra ports are given) say
+  where to listen; every process gets its own free port, as each pipeline container does.
+* The command is run as given: ``serve`` is not appended (put it in the command if the
+  program expects it).
+
+The process starts in its own process group, so :meth:`ContainerProcess.stop` reaches every
+process it spawned (model-server workers), and writes stdout and stderr to the job's log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from batchform.errors import InternalError, ModelLoadError
+
+DEFAULT_GRACE_S = 30.0
+_PORT_RANGE_FIRST, _PORT_RANGE_LAST = 20000, 32000  # below Linux's ephemeral 32768-60999
+_PORT_RANGE_ATTEMPTS = 50
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_range(count: int, host: str = "127.0.0.1") -> range:
+    """``count`` consecutive free ports (for ``SAGEMAKER_SAFE_PORT_RANGE``).
+
+    Raises ``InternalError`` if no such run is found after a few random tries.
+    """
+    for _ in range(_PORT_RANGE_ATTEMPTS):
+        first = random.randint(_PORT_RANGE_FIRST, _PORT_RANGE_LAST - count)
+        if _all_free(range(first, first + count), host):
+            return range(first, first + count)
+    raise InternalError(f"no {count} consecutive free ports found on {host}")
+
+
+def _all_free(ports: range, host: str) -> bool:
+    with ExitStack() as stack:
+        for port in ports:
+            sock = stack.enter_context(socket.socket())
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def command_environment(
+    environment: Mapping[str, str],
+    *,
+    model_dir: Path,
+    port: int,
+    safe_ports: range | None = None,
+) -> dict[str, str]:
+    """The container environment of a command: ``environment`` plus where to listen and load.
+
+    ``environment`` is what the container gets under SageMaker (model env < ``SAGEMAKER_*`` <
+    job env, spec §8.2); this adds ``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_SAFE_PORT_RANGE``
+    (``"first-last"``, inclusive) and ``SM_MODEL_DIR``.
+    """
+    env = dict(environment)
+    env["SAGEMAKER_BIND_TO_PORT"] = str(port)
+    if safe_ports is not None and len(safe_ports) > 0:
+        env["SAGEMAKER_SAFE_PORT_RANGE"] = f"{safe_ports[0]}-{safe_ports[-1]}"
+    env["SM_MODEL_DIR"] = str(model_dir)
+    return env
+
+
+class ContainerProcess:
+    """One command serving the container contract, on this host, in its own process group.
+
+    ``env`` is the container environment (see :func:`command_environment`). With
+    ``inherit_env`` (the default) it is laid over this process's environment, which plays the
+    part of the image's own ``ENV`` (``PATH``, virtualenvs); ``PYTHONUNBUFFERED=1`` is added
+    unless set, as SageMaker's Python images do, so log lines appear as they are written.
+    stdout and stderr are appended to ``log_path``. Use as a context manager, or call
+    :meth:`start` and then :meth:`stop` (or :meth:`astop` from async code).
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        log_path: Path,
+        inherit_env: bool = True,
+    ) -> None:
+        if not argv:
+            raise InternalError("ContainerProcess needs a command")
+        self._argv = list(argv)
+        self._env = {**os.environ, **env} if inherit_env else dict(env)
+        self._env.setdefault("PYTHONUNBUFFERED", "1")
+        self._cwd = cwd
+        self._log_path = log_path
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    @property
+    def alive(self) -> bool:
+        """True while the command (the process-group leader) is running."""
+        return self._popen is not None and self._popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it ended; ``-N`` when killed by signal N."""
+        return self._popen.poll() if self._popen else None
+
+    def start(self) -> None:
+        """Start the command; ``ModelLoadError`` if it cannot be executed."""
+        if self._popen is not None:
+            raise InternalError(f"{self._argv[0]} was already started")
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._log_path.open("a", buffering=1, encoding="utf-8") as log:
+            log.write(f"{_now()} [batchform] starting {self._argv} in {self._cwd}\n")
+            try:
+                self._popen = subprocess.Popen(
+                    self._argv,
+                    env=self._env,
+                    cwd=self._cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: stop() reaches workers
+                )
+            except OSError as exc:
+                log.write(f"{_now()} [batchform] could not start: {exc}\n")
+                raise ModelLoadError(f"Could not start model command {self._argv}: {exc}") from exc
+
+    def wait(self, timeout_s: float) -> int | None:
+        """The exit status once the command ends, or None if it still runs after ``timeout_s``."""
+        if self._popen is None:
+            return None
+        try:
+            return self._popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace_s: float = DEFAULT_GRACE_S) -> int | None:
+        """SIGTERM the process group, SIGKILL it after ``grace_s``; return the exit status.
+
+        Whatever is left of the group once the command has exited is killed too, so no
+        worker outlives it. Safe to call more than once, or when the command already ended.
+        """
+        popen = self._popen
+        if popen is None or self._stopped:
+            return popen.returncode if popen else None
+        self._stopped = True
+        already_ended = popen.poll() is not None
+        if not already_ended:
+            _signal_group(popen.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=grace_s)
+        _signal_group(popen.pid, signal.SIGKILL)
+        returncode = popen.wait()
+        how = "had exited" if already_ended else "stopped"
+        self._note(f"model process {how} (exit status {returncode})")
+        return returncode
+
+    async def astop(self, grace_s: float = DEFAULT_GRACE_S) -> int | None:
+        """:meth:`stop` without blocking the event loop."""
+        return await asyncio.to_thread(self.stop, grace_s)
+
+    def __enter__(self) -> ContainerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _note(self, text: str) -> None:
+        with self._log_path.open("a", buffering=1, encoding="utf-8") as log:
+            log.write(f"{_now()} [batchform] {text}\n")
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with suppress(ProcessLookupError):  # the group is already empty
+        os.killpg(pgid, signum)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
