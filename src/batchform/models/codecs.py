@@ -295,3 +295,94 @@ def array_to_npy(array: npt.NDArray[Any]) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+ROW_CONTENT_TYPES = (CSV, JSON, JSONLINES, NPY)
+SCORE_ACCEPTS = (CSV, JSON, JSONLINES)
+
+
+def choose_content_type(content_type: str | None, supported: tuple[str, ...], default: str) -> str:
+    """The media type of ``content_type`` (``default`` when absent) if supported; else 415."""
+    if not content_type:
+        return default
+    media = parse_media_type(content_type).essence
+    if media not in supported:
+        raise invocation_error(
+            415,
+            f"Content type {content_type} is not supported. "
+            f"Please use supported content types: {', '.join(supported)}.",
+        )
+    return media
+
+
+def parse_rows(body: bytes, media: str) -> npt.NDArray[Any]:
+    """The records of a body of one of :data:`ROW_CONTENT_TYPES` as a 2-D array.
+
+    CSV gives float64; JSON (a list of rows) and JSON Lines (one row per line) give what
+    ``numpy.array`` makes of the numbers; NPY gives the array as sent. 400 if malformed.
+    """
+    if media == CSV:
+        return parse_csv_floats(body)
+    if media == JSON:
+        return parse_json_rows(body)
+    if media == JSONLINES:
+        return parse_jsonlines_rows(body)
+    return parse_npy(body)
+
+
+def parse_jsonlines_rows(body: bytes) -> npt.NDArray[Any]:
+    """JSON Lines, one JSON array of numbers (a row) per line, as a 2-D array.
+
+    Blank lines are skipped. All lines are parsed in one ``json.loads`` call; a malformed
+    line is then looked for line by line, to name it in the 400.
+    """
+    numbered = [(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]
+    lines = [line for _, line in numbered]
+    try:
+        data = json.loads(b"[" + b",".join(lines) + b"]")
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, list) or len(data) != len(lines):
+        raise _bad_jsonline(numbered)
+    if not all(isinstance(row, list) for row in data):
+        raise _bad_jsonline(numbered)
+    try:
+        array = np.array(data)
+    except ValueError as exc:
+        raise invocation_error(
+            400,
+            f"Unable to use the JSON Lines payload: rows must all have the same length ({exc}).",
+        ) from None
+    return require_rows(array, "JSON Lines")
+
+
+def _bad_jsonline(numbered: list[tuple[int, bytes]]) -> InvocationError:
+    for number, line in numbered:
+        try:
+            row = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return invocation_error(
+                400, f"Unable to parse the JSON Lines payload: line {number}: {exc}."
+            )
+        if not isinstance(row, list):
+            return invocation_error(
+                400,
+                f"Unable to use the JSON Lines payload: line {number} is a "
+                f"{type(row).__name__}, not a JSON array of numbers (one record per line).",
+            )
+    return invocation_error(400, "Unable to parse the JSON Lines payload.")
+
+
+def encode_scores(predictions: npt.NDArray[Any], accept: str) -> bytes:
+    """Predictions as the XGBoost image shapes them, for one of :data:`SCORE_ACCEPTS`.
+
+    ``text/csv``: :func:`array_to_csv` (one line per record, multi-output rows comma-joined);
+    ``application/json``: ``{"predictions": [{"score": ...}, ...]}``;
+    ``application/jsonlines``: one ``{"score": ...}`` per line. A multi-output score is a list.
+    """
+    if accept == JSON:
+        scores = predictions.tolist()
+        return json.dumps({"predictions": [{"score": score} for score in scores]}).encode()
+    if accept == JSONLINES:
+        return "".join(json.dumps({"score": s}) + "\n" for s in predictions.tolist()).encode()
+    return array_to_csv(predictions)

@@ -1,0 +1,157 @@
+"""LightGBM: a booster saved in LightGBM's text format, answering ``/invocations``.
+
+SageMaker has no LightGBM framework image, so this is batchform's own built-in. It follows
+the built-in XGBoost runtime, so that swapping one model for the other changes no job setting
+and no output parser:
+
+* model: ``model.txt`` at the root of the model directory (``booster.save_model("model.txt")``
+  or ``LGBMClassifier().booster_.save_model(...)``), else the only ``*.txt`` file there.
+* input (``Content-Type``; absent means ``text/csv``): ``text/csv`` (header-less, one record per
+  line, empty fields missing), ``application/json`` (a list of rows, ``[[1.5, 2], [3, 4]]``),
+  ``application/jsonlines`` (one JSON array per line) and ``application/x-npy`` (a 2-D array).
+  Values become float64 (JSON ``null`` and empty CSV fields are missing values, NaN); float32
+  NPY arrays are used as sent. Each row must have exactly the model's number of features (400
+  otherwise, as LightGBM itself refuses other widths). Other types are 415. An empty body
+  answers empty, like the XGBoost image's 204.
+* predict: ``Booster.predict`` with LightGBM's defaults (its best iteration when the model
+  saved one): probabilities for binary and multi-class objectives, values for regression.
+* output (``Accept``; default ``text/csv`` or ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``): one
+  line per record, multi-class rows comma-joined; ``application/json`` is
+  ``{"predictions": [{"score": ...}, ...]}`` and ``application/jsonlines`` one ``{"score": ...}``
+  per line, as the XGBoost image shapes them (a multi-class score is a list). Others are 406.
+* ``execution_parameters``: one request per CPU, ``MULTI_RECORD``, 6 MB, as the XGBoost image
+  answers; predictions run in parallel threads (LightGBM predicts under a shared lock), each
+  with ``CPUs // SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`` OpenMP threads. There is no payload
+  limit of its own: a job's ``MaxPayloadInMB`` is honoured as given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from batchform.errors import ModelLoadError
+from batchform.models import codecs
+from batchform.models.base import Answer, ExecutionParameters
+
+if TYPE_CHECKING:
+    import lightgbm
+
+MODEL_FILE = "model.txt"
+DEFAULT_MAX_PAYLOAD_MB = 6
+
+
+class LightGBMRuntime:
+    """A LightGBM Booster answering ``/invocations`` like the built-in XGBoost runtime."""
+
+    def __init__(self) -> None:
+        self._booster: lightgbm.Booster | None = None
+        self._nthread = 1
+        self._default_accept = codecs.CSV
+
+    def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
+        """Load ``model.txt`` (or the only ``*.txt`` file) and read the environment."""
+        self._default_accept = _default_accept(env)
+        self._nthread = _threads_per_request(env)
+        try:
+            import lightgbm
+        except ImportError as exc:
+            raise ModelLoadError(
+                "The lightgbm runtime needs LightGBM: pip install 'batchform[lightgbm]'."
+            ) from exc
+        path = find_model_file(model_dir)
+        try:
+            self._booster = lightgbm.Booster(model_file=path)
+        except lightgbm.basic.LightGBMError as exc:
+            raise ModelLoadError(
+                f"{path.name} is not a LightGBM model ({exc}); save the booster in LightGBM's "
+                f"text format with booster.save_model('{MODEL_FILE}')."
+            ) from exc
+
+    def execution_parameters(self) -> ExecutionParameters:
+        """One request per CPU, multi-record, 6 MB: what the XGBoost image answers."""
+        return ExecutionParameters(
+            max_concurrent_transforms=os.cpu_count() or 1,
+            batch_strategy="MULTI_RECORD",
+            max_payload_mb=DEFAULT_MAX_PAYLOAD_MB,
+        )
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
+        """Predict every record of ``body`` and encode the predictions for ``accept``."""
+        if not body or body.isspace():
+            return Answer(b"")
+        media = codecs.choose_content_type(content_type, codecs.ROW_CONTENT_TYPES, codecs.CSV)
+        chosen = codecs.choose_accept(accept, codecs.SCORE_ACCEPTS, self._default_accept)
+        rows = self._rows(body, media)
+        return Answer(codecs.encode_scores(self._predict(rows), chosen), chosen)
+
+    def _rows(self, body: bytes, media: str) -> npt.NDArray[Any]:
+        rows = codecs.parse_rows(body, media)
+        if rows.dtype not in (np.float32, np.float64):
+            rows = codecs.as_floats(rows, np.float64, media)
+        expected = self._loaded().num_feature()
+        if rows.shape[1] != expected:
+            raise codecs.invocation_error(
+                400,
+                f"Feature size of {media} inference data {rows.shape[1]} is not the feature "
+                f"size of the trained model {expected}: send one value per feature, in "
+                "training order, with no label column.",
+            )
+        return rows
+
+    def _predict(self, rows: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        from lightgbm.basic import LightGBMError
+
+        try:
+            return np.asarray(self._loaded().predict(rows, num_threads=self._nthread))
+        except LightGBMError as exc:
+            raise codecs.invocation_error(500, f"LightGBM predict failed: {exc}") from exc
+
+    def _loaded(self) -> lightgbm.Booster:
+        if self._booster is None:
+            raise ModelLoadError("the lightgbm runtime was invoked before load()")
+        return self._booster
+
+
+def find_model_file(model_dir: Path) -> Path:
+    """``model.txt``, or the only ``*.txt`` file at the top of ``model_dir``."""
+    preferred = model_dir / MODEL_FILE
+    if preferred.is_file():
+        return preferred
+    texts = sorted(p for p in model_dir.glob("*.txt") if p.is_file() and p.name[0] != ".")
+    if len(texts) == 1:
+        return texts[0]
+    if texts:
+        raise ModelLoadError(
+            f"Found several possible LightGBM models ({', '.join(p.name for p in texts)}) "
+            f"and no {MODEL_FILE}: name the booster file {MODEL_FILE}."
+        )
+    found = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "no files"
+    raise ModelLoadError(
+        f"Could not find the LightGBM model: the model archive has {found} at its root; save "
+        f"the booster with booster.save_model('{MODEL_FILE}') and put it at the root of "
+        "model.tar.gz."
+    )
+
+
+def _default_accept(env: Mapping[str, str]) -> str:
+    value = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.CSV
+    if value not in codecs.SCORE_ACCEPTS:
+        raise ModelLoadError(
+            f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={value!r} is not supported by the built-in "
+            f"lightgbm runtime; use one of {', '.join(codecs.SCORE_ACCEPTS)}."
+        )
+    return value
+
+
+def _threads_per_request(env: Mapping[str, str]) -> int:
+    """CPUs divided by the requests in flight, so concurrent predicts do not oversubscribe."""
+    cpus = os.cpu_count() or 1
+    raw = env.get("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "")
+    concurrency = int(raw) if raw.isdigit() and int(raw) > 0 else cpus
+    return max(1, cpus // concurrency)
