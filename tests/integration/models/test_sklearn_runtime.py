@@ -179,13 +179,6 @@ def test_missing_model_file_says_what_to_package(tmp_path: Path) -> None:
     assert "joblib.dump(model, 'model.joblib')" in caught.value.message
 
 
-def test_script_mode_is_refused_rather_than_ignored(tmp_path: Path, logistic: Pipeline) -> None:
-    files = {"model.joblib": joblib_bytes(logistic), "code/inference.py": b"def model_fn(d): 1\n"}
-
-    with pytest.raises(ModelLoadError, match="does not run yet"):
-        open_sklearn(tmp_path, files)
-
-
 def test_object_without_predict_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="holds a dict, which has no predict"):
         open_sklearn(tmp_path, {"model.joblib": joblib_bytes({"not": "a model"})})

@@ -16,8 +16,10 @@ the default ``input_fn``/``predict_fn``/``output_fn`` handlers and a ``model_fn`
   ``application/x-npy``. The first supported type of a comma-separated Accept wins; none → 406.
 * no ``/execution-parameters`` route.
 
-Differences: a model directory with ``code/inference.py`` fails to load (script mode comes
-later), and payloads must be 2-D (a single CSV line is one record, not squeezed to 1-D).
+A model with ``code/inference.py`` (or ``inference.py``, or ``SAGEMAKER_PROGRAM``) runs in
+script mode with these defaults instead (:mod:`batchform.models.runtimes.script_rt`).
+
+Differences: payloads must be 2-D (a single CSV line is one record, not squeezed to 1-D).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy.typing as npt
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
 from batchform.models.base import Answer, ExecutionParameters
+from batchform.models.runtimes import Runtime
 
 MODEL_FILES = ("model.joblib", "model.pkl")
 SUPPORTED_CONTENT_TYPES = (codecs.CSV, codecs.JSON, codecs.NPY)
@@ -44,10 +47,16 @@ class SklearnRuntime:
     def __init__(self) -> None:
         self._model: Any = None
         self._default_accept = codecs.JSON
+        self._script: Runtime | None = None
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
-        """Load ``model.joblib`` or ``model.pkl`` from ``model_dir``."""
-        _reject_script_mode(model_dir, env)
+        """Load ``model.joblib`` or ``model.pkl`` from ``model_dir``, or the model's script."""
+        from batchform.models.runtimes import script_rt  # imports this module: no top-level cycle
+
+        if script_rt.has_script(model_dir, env):
+            self._script = script_rt.sklearn_script_runtime()
+            self._script.load(model_dir, env)
+            return
         self._default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.JSON
         path = _find_model_file(model_dir)
         model = _joblib_load(path)
@@ -64,6 +73,8 @@ class SklearnRuntime:
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         """Decode ``body``, call ``predict`` and encode the predictions for ``accept``."""
+        if self._script is not None:
+            return self._script.invoke(body, content_type, accept)
         media = codecs.parse_media_type(content_type).essence if content_type else codecs.JSON
         if media not in SUPPORTED_CONTENT_TYPES:
             raise codecs.invocation_error(
@@ -104,15 +115,6 @@ def encode_prediction(prediction: npt.NDArray[Any], accept: str) -> bytes:
     if accept == codecs.NPY:
         return codecs.array_to_npy(prediction)
     return codecs.array_to_json(prediction)
-
-
-def _reject_script_mode(model_dir: Path, env: Mapping[str, str]) -> None:
-    if (model_dir / "code" / "inference.py").is_file() or env.get("SAGEMAKER_PROGRAM"):
-        raise ModelLoadError(
-            "The model uses a script (code/inference.py or SAGEMAKER_PROGRAM), which the "
-            "built-in sklearn runtime does not run yet; package only model.joblib to use the "
-            "default handlers."
-        )
 
 
 def _find_model_file(model_dir: Path) -> Path:
