@@ -30,6 +30,11 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def images_path(self) -> Path:
+        """The user's registered images (``batchform images add``)."""
+        return self.home / "images.toml"
+
     @classmethod
     def load(cls, home: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from an explicit ``--home``, else ``BATCHFORM_HOME``, else ``~/.batchform``."""

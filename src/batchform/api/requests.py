@@ -11,7 +11,8 @@ from typing import Any
 from batchform.api.validation import validate_request
 from batchform.errors import ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
-from batchform.models.registry import resolve_image
+from batchform.models.images import ImageCatalog
+from batchform.models.registry import check_image
 from batchform.runner.dataproc import validate_data_processing
 from batchform.runner.params import DEFAULT_MAX_PAYLOAD_MB, PAYLOAD_BUDGET_MB
 from batchform.runner.spec import (
@@ -28,8 +29,8 @@ from batchform.runner.spec import (
 _BATCH_DATA_TYPES = {DataType.S3_PREFIX.value, DataType.MANIFEST_FILE.value}
 
 
-def model_spec(request: dict[str, Any]) -> ModelSpec:
-    """Validate a CreateModel body and convert it."""
+def model_spec(request: dict[str, Any], catalog: ImageCatalog | None = None) -> ModelSpec:
+    """Validate a CreateModel body and convert it; images must be built in or in ``catalog``."""
     validate_request("CreateModel", request)
     primary = request.get("PrimaryContainer")
     containers = request.get("Containers")
@@ -44,12 +45,18 @@ def model_spec(request: dict[str, Any]) -> ModelSpec:
             "InferenceExecutionConfig.Mode=Direct cannot be used by a transform job, which runs "
             "every container in order; use Mode=Serial"
         )
+    named = [bool(d.get("ContainerHostname")) for d in definitions]
+    if len(definitions) > 1 and any(named) and not all(named):
+        raise ValidationError(
+            "ContainerHostname must be set on every container of an inference pipeline, "
+            "or on none (then containers are named by position)"
+        )
     return ModelSpec(
-        name=request["ModelName"], containers=tuple(_container(d) for d in definitions)
+        name=request["ModelName"], containers=tuple(_container(d, catalog) for d in definitions)
     )
 
 
-def _container(definition: dict[str, Any]) -> ContainerSpec:
+def _container(definition: dict[str, Any], catalog: ImageCatalog | None) -> ContainerSpec:
     if definition.get("ModelDataSource"):
         raise ValidationError(
             "SageMaker Batch currently doesn't support Model entity with container definitions "
@@ -58,7 +65,7 @@ def _container(definition: dict[str, Any]) -> ContainerSpec:
     image = definition.get("Image")
     if not image:
         raise ValidationError("Container definition: Image is required")
-    resolve_image(image)  # an unknown image is rejected at CreateModel, not at run time
+    check_image(image, catalog)  # an unknown image is rejected at CreateModel, not at run time
     return ContainerSpec(
         image=image,
         model_data_url=definition.get("ModelDataUrl"),

@@ -15,6 +15,7 @@ from batchform.cli.progress import make_sink
 from batchform.cli.requests import complete_requests, load_json, set_path
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
+from batchform.models.images import ImageCatalog
 from batchform.runner.executor import CancelToken
 from batchform.runner.result import RunResult, RunStatus
 from batchform.runner.run import plan_run, run_plan
@@ -100,7 +101,7 @@ def transform(
         job, model = load_json(job_json, "--job-json"), load_json(model_json, "--model-json")
         _apply_flags(job, model, flags, env)
         complete_requests(job, model)
-        spec = run_spec(job, model_spec(model))
+        spec = run_spec(job, model_spec(model, ImageCatalog.for_settings(settings)))
         plan = plan_run(spec)
     except ValidationError as exc:
         click.echo(f"ValidationException: {exc.message}", err=True)

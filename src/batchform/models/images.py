@@ -43,7 +43,6 @@ from urllib.parse import urlsplit
 from batchform.config import Settings
 from batchform.errors import StorageError, ValidationError
 
-CATALOG_FILE = "images.toml"
 MAX_NAME_CHARS = 255  # CreateModel's limit on Image, so a longer name could never be used
 DEFAULT_PING_DEADLINE_S = 300.0
 _T = TypeVar("_T")
@@ -125,7 +124,7 @@ class ImageCatalog:
     @classmethod
     def for_settings(cls, settings: Settings) -> ImageCatalog:
         """The catalog of ``settings.home``."""
-        return cls(settings.home / CATALOG_FILE)
+        return cls(settings.images_path)
 
     def get(self, name: str) -> ImageDefinition | None:
         """The image registered under exactly ``name``, or None."""

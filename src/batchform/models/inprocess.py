@@ -34,9 +34,7 @@ class InProcessModel:
         self._check_open()
         return self._runtime.execution_parameters()
 
-    async def invoke(
-        self, body: bytes, *, content_type: str | None, accept: str | None
-    ) -> Answer:
+    async def invoke(self, body: bytes, *, content_type: str | None, accept: str | None) -> Answer:
         """One ``POST /invocations``; raises ``InvocationError`` for a non-2xx answer."""
         self._check_open()
         return await asyncio.to_thread(invoke_runtime, self._runtime, body, content_type, accept)

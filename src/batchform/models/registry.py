@@ -17,9 +17,13 @@ from pathlib import Path
 from batchform.errors import BatchformError, ModelLoadError, ValidationError
 from batchform.models.artifacts import fetch_model_data
 from batchform.models.base import ContainerSpec, Model, ModelSpec
+from batchform.models.images import ImageCatalog, unknown_image_hint
 from batchform.models.inprocess import InProcessModel
+from batchform.models.pipeline import PipelineModel
 from batchform.models.runtimes import Runtime, RuntimeFactory
+from batchform.models.user_images import ContainerSetting, open_user_image
 
+DEFAULT_INVOCATION_TIMEOUT_S = 600.0
 _ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
@@ -33,6 +37,30 @@ def _sklearn() -> Runtime:
     from batchform.models.runtimes.sklearn_rt import SklearnRuntime
 
     return SklearnRuntime()
+
+
+def _pytorch() -> Runtime:
+    from batchform.models.runtimes.pytorch_rt import pytorch_runtime
+
+    return pytorch_runtime()
+
+
+def _python() -> Runtime:
+    from batchform.models.runtimes.script_rt import python_runtime
+
+    return python_runtime()
+
+
+def _lightgbm() -> Runtime:
+    from batchform.models.runtimes.lightgbm_rt import LightGBMRuntime
+
+    return LightGBMRuntime()
+
+
+def _onnx() -> Runtime:
+    from batchform.models.runtimes.onnx_rt import OnnxRuntime
+
+    return OnnxRuntime()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +78,12 @@ IMAGES: tuple[ImageEntry, ...] = (
     ImageEntry(
         "sklearn", ("sklearn", "scikit-learn", "sagemaker-scikit-learn"), _sklearn, "sklearn"
     ),
+    ImageEntry(
+        "pytorch", ("pytorch", "pytorch-inference", "sagemaker-pytorch"), _pytorch, "pytorch"
+    ),
+    ImageEntry("python", ("python",), _python, "all"),
+    ImageEntry("lightgbm", ("lightgbm",), _lightgbm, "lightgbm"),
+    ImageEntry("onnx", ("onnx",), _onnx, "onnx"),
 )
 _BY_REPOSITORY = {name: entry for entry in IMAGES for name in entry.repositories}
 _BY_RUNTIME = {entry.runtime: entry for entry in IMAGES}
@@ -85,31 +119,78 @@ def _describe(entry: ImageEntry) -> str:
     return f"{entry.runtime} ({', '.join(entry.repositories)})"
 
 
-async def open_model(spec: ModelSpec, *, cache_dir: Path, environment: Mapping[str, str]) -> Model:
-    """Load ``spec``'s model in this process, ready to invoke.
+async def open_model(
+    spec: ModelSpec,
+    *,
+    cache_dir: Path,
+    environment: Mapping[str, str],
+    catalog: ImageCatalog | None = None,
+    log_dir: Path | None = None,
+    invocation_timeout_s: float = DEFAULT_INVOCATION_TIMEOUT_S,
+) -> Model:
+    """Open ``spec``'s model for one instance, ready to invoke.
 
-    ``environment`` (the ``SAGEMAKER_*`` variables and the job's Environment) is laid over
-    the container's own Environment. Artifacts are fetched into ``cache_dir`` (see
-    :func:`~batchform.models.artifacts.fetch_model_data`). Raises ``ValidationError`` for an
-    unsupported image or several containers, ``ModelLoadError`` when loading fails.
+    Built-in images load in this process; images registered in ``catalog`` are started
+    (``command``) or called (``url``) over the container contract; several containers form a
+    serial pipeline. ``environment`` (the ``SAGEMAKER_*`` variables and the job's Environment)
+    is laid over each container's own Environment. Artifacts are fetched into ``cache_dir``;
+    command output goes to ``<log_dir>/<container>.log``. Raises ``ValidationError`` for an
+    unknown image and ``ModelLoadError`` when loading or starting fails.
     """
-    container = _single_container(spec)
-    runtime_name = resolve_image(container.image)
-    env = {**container.environment, **environment}
-    model_dir = await asyncio.to_thread(fetch_model_data, container.model_data_url, cache_dir)
-    runtime = await asyncio.to_thread(_load_runtime, runtime_name, container, model_dir, env)
-    return InProcessModel(runtime, name=spec.name)
-
-
-def _single_container(spec: ModelSpec) -> ContainerSpec:
     if not spec.containers:
         raise ValidationError(f"Model {spec.name} has no containers.")
-    if len(spec.containers) > 1:
-        raise ValidationError(
-            f"Model {spec.name} has {len(spec.containers)} containers: inference pipelines "
-            "are not supported yet."
-        )
-    return spec.containers[0]
+    in_pipeline = len(spec.containers) > 1
+    names = [container_name(c, i, in_pipeline) for i, c in enumerate(spec.containers)]
+    models: list[Model] = []
+    try:
+        for container, name in zip(spec.containers, names, strict=True):
+            setting = ContainerSetting(
+                name=name,
+                environment={**container.environment, **environment},
+                cache_dir=cache_dir,
+                log_dir=log_dir or cache_dir.parent / "logs",
+                invocation_timeout_s=invocation_timeout_s,
+                in_pipeline=in_pipeline,
+            )
+            models.append(await _open_container(container, setting, catalog))
+    except BaseException:
+        await asyncio.gather(*(model.aclose() for model in models), return_exceptions=True)
+        raise
+    return PipelineModel(models, names) if in_pipeline else models[0]
+
+
+def container_name(container: ContainerSpec, index: int, in_pipeline: bool) -> str:
+    """ContainerHostname, else ``container-<n>`` in a pipeline and ``model`` alone."""
+    if container.hostname:
+        return container.hostname
+    return f"container-{index + 1}" if in_pipeline else "model"
+
+
+def check_image(image: str, catalog: ImageCatalog | None) -> None:
+    """Raise ``ValidationError`` (saying how to register it) unless ``image`` can be run."""
+    if catalog is not None and catalog.get(image) is not None:
+        return
+    try:
+        resolve_image(image)
+    except ValidationError as exc:
+        raise ValidationError(f"{exc.message} {unknown_image_hint(image)}") from exc
+
+
+async def _open_container(
+    container: ContainerSpec, setting: ContainerSetting, catalog: ImageCatalog | None
+) -> Model:
+    user_image = catalog.get(container.image) if catalog is not None else None
+    if user_image is not None:
+        return await open_user_image(user_image, container, setting)
+    check_image(container.image, catalog)
+    runtime_name = resolve_image(container.image)
+    model_dir = await asyncio.to_thread(
+        fetch_model_data, container.model_data_url, setting.cache_dir
+    )
+    runtime = await asyncio.to_thread(
+        _load_runtime, runtime_name, container, model_dir, setting.environment
+    )
+    return InProcessModel(runtime, name=setting.name)
 
 
 def _load_runtime(

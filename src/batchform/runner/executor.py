@@ -56,9 +56,10 @@ class _Goodbye:
 class LocalExecutor:
     """Instances as local child processes."""
 
-    def __init__(self, model_cache_dir: Path, log_dir: Path) -> None:
+    def __init__(self, model_cache_dir: Path, log_dir: Path, images_path: Path) -> None:
         self._model_cache_dir = model_cache_dir
         self._log_dir = log_dir
+        self._images_path = images_path
 
     def run(self, plan: Plan, *, cancel: CancelToken, progress: ProgressSink) -> RunResult:
         tally = Tally(plan, progress)
@@ -71,6 +72,7 @@ class LocalExecutor:
                 plan.for_instance(instance),
                 self._model_cache_dir,
                 self._log_dir,
+                self._images_path,
             )
             proc = _CTX.Process(
                 target=_instance_main,

@@ -22,12 +22,13 @@ from batchform.errors import (
     StorageError,
 )
 from batchform.models.base import Model
+from batchform.models.images import ImageCatalog
 from batchform.models.registry import open_model
 from batchform.runner.datalog import DataLog
 from batchform.runner.events import Event, LogLine, ObjectDone, ObjectFailed, RecordsDone
 from batchform.runner.invoke import failure_log_lines
 from batchform.runner.objects import ObjectTransformer
-from batchform.runner.params import container_environment, resolve_params
+from batchform.runner.params import batch_environment, resolve_params
 from batchform.runner.plan import PlannedObject
 from batchform.runner.spec import RunSpec
 
@@ -43,6 +44,7 @@ class InstanceTask:
     objects: tuple[PlannedObject, ...]
     model_cache_dir: Path
     log_dir: Path
+    images_path: Path  # $BATCHFORM_HOME/images.toml: the user's registered images
 
 
 ModelOpener = Callable[..., Awaitable[Model]]
@@ -62,8 +64,10 @@ class Instance:
         self._opener = opener
         self._emit = emit
         self._cancelled = cancelled
-        log_path = task.log_dir / task.spec.job_name / f"instance-{task.instance + 1}" / "data-log"
-        self._log = DataLog(log_path, lambda text: emit(LogLine(task.instance, text)))
+        self._log_dir = task.log_dir / task.spec.job_name / f"instance-{task.instance + 1}"
+        self._log = DataLog(
+            self._log_dir / "data-log", lambda text: emit(LogLine(task.instance, text))
+        )
 
     async def run(self) -> None:
         try:
@@ -83,7 +87,10 @@ class Instance:
         model = await self._opener(
             spec.model,
             cache_dir=self._task.model_cache_dir,
-            environment=container_environment(spec, spec.model.containers[0]),
+            environment=batch_environment(spec),
+            catalog=ImageCatalog(self._task.images_path),
+            log_dir=self._log_dir,
+            invocation_timeout_s=spec.invocation_timeout_s,
         )
         await model.ping()
         return model

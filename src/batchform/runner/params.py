@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from batchform.models.base import ContainerSpec, ExecutionParameters
+from batchform.models.base import ExecutionParameters
 from batchform.runner.spec import MIB, BatchStrategy, RunSpec
 
 DEFAULT_MAX_CONCURRENT = 1
@@ -76,13 +76,13 @@ def resolve_params(spec: RunSpec, answered: ExecutionParameters | None) -> Resol
     return ResolvedParams(max_concurrent, strategy, max_payload_mb, tuple(notes))
 
 
-def container_environment(spec: RunSpec, container: ContainerSpec) -> dict[str, str]:
-    """The environment a container gets (spec §8.2): model env < SAGEMAKER_* < job env.
+def batch_environment(spec: RunSpec) -> dict[str, str]:
+    """What every container of the job gets over its own Environment (spec §8.2).
 
-    The three batch parameters are set only when the request gave them.
+    ``SAGEMAKER_BATCH`` always; the three batch parameters only when the request gave them;
+    then the job's Environment, which wins (model env < ``SAGEMAKER_*`` < job env).
     """
-    env: dict[str, str] = dict(container.environment)
-    env["SAGEMAKER_BATCH"] = "true"
+    env: dict[str, str] = {"SAGEMAKER_BATCH": "true"}
     if spec.max_payload_mb is not None:
         env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(spec.max_payload_mb)
     if spec.batch_strategy is not None:

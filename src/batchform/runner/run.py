@@ -24,5 +24,5 @@ def run_plan(
     cancel: CancelToken | None = None,
 ) -> RunResult:
     """Execute ``plan`` with local instance processes and return how it ended."""
-    executor = LocalExecutor(settings.model_cache_dir, settings.logs_dir)
+    executor = LocalExecutor(settings.model_cache_dir, settings.logs_dir, settings.images_path)
     return executor.run(plan, cancel=cancel or CancelToken(), progress=progress)

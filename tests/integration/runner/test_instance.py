@@ -27,7 +27,9 @@ def run_instance(spec: RunSpec, model: FakeModel, tmp_path: Path) -> list[Event]
     async def opener(*_: Any, **__: Any) -> Model:
         return model
 
-    task = InstanceTask(spec, 0, plan.objects, tmp_path / "cache", tmp_path / "logs")
+    task = InstanceTask(
+        spec, 0, plan.objects, tmp_path / "cache", tmp_path / "logs", tmp_path / "images.toml"
+    )
     asyncio.run(Instance(task, events.append, lambda: False, opener).run())
     return events
 
@@ -270,7 +272,9 @@ def test_a_crashing_model_load_fails_every_object_of_the_instance(tmp_path: Path
     async def opener(*_: Any, **__: Any) -> Model:
         raise ModelLoadError("Could not find model data at s3://b/missing.tar.gz.")
 
-    task = InstanceTask(spec, 0, plan.objects, tmp_path / "cache", tmp_path / "logs")
+    task = InstanceTask(
+        spec, 0, plan.objects, tmp_path / "cache", tmp_path / "logs", tmp_path / "images.toml"
+    )
     asyncio.run(Instance(task, events.append, lambda: False, opener).run())
     failed = [e for e in events if isinstance(e, ObjectFailed)]
     assert [f.object_index for f in failed] == [0, 1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchform.errors import ValidationError
+from batchform.errors import ModelLoadError, ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.registry import IMAGES, open_model, resolve_image
 
@@ -39,6 +39,10 @@ from batchform.models.registry import IMAGES, open_model, resolve_image
             "xgboost",
         ),
         ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost", "xgboost"),
+        ("763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-inference:2.1-cpu-py310", "pytorch"),
+        ("python", "python"),
+        ("lightgbm", "lightgbm"),
+        ("onnx:1", "onnx"),
     ],
 )
 def test_supported_images(image: str, runtime: str) -> None:
@@ -51,7 +55,7 @@ def test_supported_images(image: str, runtime: str) -> None:
         "my-inference:latest",
         "docker.io/library/xgboost:latest",
         "ghcr.io/acme/sagemaker-xgboost:1.7-1",
-        "683313688378.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310",
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu",
         "",
     ],
 )
@@ -67,16 +71,16 @@ def test_unknown_images_name_the_image_and_the_supported_ones(image: str) -> Non
             assert repository in message
 
 
-def test_pipelines_are_refused_before_loading(tmp_path: Path) -> None:
+def test_a_failing_pipeline_container_names_itself(tmp_path: Path) -> None:
     spec = ModelSpec("pipe", (ContainerSpec("sklearn"), ContainerSpec("xgboost")))
 
-    with pytest.raises(ValidationError, match="inference pipelines are not supported yet"):
+    with pytest.raises(ModelLoadError, match="Could not load no model \\(sklearn\\)"):
         asyncio.run(open_model(spec, cache_dir=tmp_path, environment={}))
-    assert not tmp_path.joinpath("empty").exists()
 
 
 def test_unknown_image_is_refused_before_fetching(tmp_path: Path) -> None:
     spec = ModelSpec("m", (ContainerSpec("acme/model:1", str(tmp_path / "missing.tar.gz")),))
 
-    with pytest.raises(ValidationError, match="'acme/model:1' is not supported"):
+    with pytest.raises(ValidationError, match="'acme/model:1' is not supported") as caught:
         asyncio.run(open_model(spec, cache_dir=tmp_path, environment={}))
+    assert "batchform images add" in caught.value.message

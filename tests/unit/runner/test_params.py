@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from batchform.models.base import ContainerSpec, ExecutionParameters, ModelSpec
-from batchform.runner.params import container_environment, resolve_params
+from batchform.runner.params import batch_environment, resolve_params
 from batchform.runner.spec import BatchStrategy, RunSpec
 
 MODEL = ModelSpec("m", (ContainerSpec("xgboost", None, {"A": "model", "B": "model"}),))
@@ -62,13 +62,15 @@ def test_unlimited_payload_is_kept_in_bytes_as_zero() -> None:
     assert resolve_params(spec(max_payload_mb=0), None).max_payload_bytes == 0
 
 
-def test_environment_precedence_and_only_given_batch_variables() -> None:
-    env = container_environment(spec(environment={"B": "job"}), MODEL.containers[0])
-    assert env == {"A": "model", "B": "job", "SAGEMAKER_BATCH": "true"}
-    env = container_environment(
-        spec(max_payload_mb=2, batch_strategy=BatchStrategy.SINGLE_RECORD, max_concurrent=3),
-        MODEL.containers[0],
+def test_batch_environment_sets_only_given_batch_variables_and_job_env_wins() -> None:
+    env = batch_environment(spec(environment={"B": "job", "SAGEMAKER_BATCH": "yes"}))
+    assert env == {"B": "job", "SAGEMAKER_BATCH": "yes"}
+    env = batch_environment(
+        spec(max_payload_mb=2, batch_strategy=BatchStrategy.SINGLE_RECORD, max_concurrent=3)
     )
-    assert env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] == "2"
-    assert env["SAGEMAKER_BATCH_STRATEGY"] == "SINGLE_RECORD"
-    assert env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] == "3"
+    assert env == {
+        "SAGEMAKER_BATCH": "true",
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "2",
+        "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD",
+        "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "3",
+    }

@@ -5,9 +5,11 @@ Behaviour mirrored from aws/sagemaker-xgboost-container (``algorithm_mode/serve.
 
 * model: ``xgboost-model`` in the model directory (or its only file), any format
   ``Booster.save_model`` writes, or a pickled Booster / XGBoost scikit-learn estimator.
-* input: ``text/csv`` (parameters allowed; ``label_size`` must be 1) and ``text/libsvm`` /
-  ``text/x-libsvm``; a missing Content-Type means LIBSVM, as in the container. Anything else
-  is 415. An empty body answers empty (the container's 204).
+* input: ``text/csv`` (parameters allowed; ``label_size`` must be 1), ``text/libsvm`` /
+  ``text/x-libsvm`` and ``application/x-recordio-protobuf`` (dense or sparse ``values``
+  features, labels ignored; see :mod:`batchform.models.recordio_protobuf`); a missing
+  Content-Type means LIBSVM, as in the container. Anything else is 415. An empty body
+  answers empty (the container's 204).
 * output: ``text/csv`` (the default, or ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``) is
   ``"\\n".join(map(str, preds.tolist())) + "\\n"`` exactly: float32 scores printed as Python
   floats (``0.8305925130844116``), a multi-output row as a Python list (``[0.1, 0.9]``).
@@ -37,7 +39,7 @@ import scipy.sparse  # type: ignore[import-untyped]
 import xgboost as xgb
 
 from batchform.errors import ModelLoadError
-from batchform.models import codecs
+from batchform.models import codecs, recordio_protobuf
 from batchform.models.base import Answer, ExecutionParameters
 
 MODEL_FILE = "xgboost-model"
@@ -47,8 +49,9 @@ MAX_CONTENT_LENGTH_CAP_BYTES = 20 * MIB
 SUPPORTED_ACCEPTS = (codecs.CSV, codecs.JSON, codecs.JSONLINES)
 _CSV_TYPES = frozenset({"csv", "text/csv"})
 _LIBSVM_TYPES = frozenset({"libsvm", "text/libsvm", "text/x-libsvm"})
+_PROTOBUF_TYPES = frozenset({"recordio-protobuf", recordio_protobuf.CONTENT_TYPE})
 
-InputFormat = Literal["csv", "libsvm"]
+InputFormat = Literal["csv", "libsvm", "recordio-protobuf"]
 
 
 class XGBoostRuntime:
@@ -109,8 +112,21 @@ class XGBoostRuntime:
             dense = codecs.parse_csv_floats(body)
             _check_feature_count(dense.shape[1], expected, "csv")
             return xgb.DMatrix(dense, missing=np.nan, nthread=self._nthread)
+        if input_format == "recordio-protobuf":
+            return self._protobuf_matrix(body, expected)
         rows = codecs.parse_libsvm(body)
         _check_feature_count(rows.min_columns, expected, "libsvm")
+        return self._sparse_matrix(rows, expected)
+
+    def _protobuf_matrix(self, body: bytes, expected: int) -> xgb.DMatrix:
+        features = recordio_protobuf.decode_features(body)
+        if isinstance(features, recordio_protobuf.SparseFeatures):
+            _check_feature_count(features.columns, expected, "recordio-protobuf")
+            return self._sparse_matrix(features.rows, expected)
+        _check_feature_count(features.shape[1], expected, "recordio-protobuf")
+        return xgb.DMatrix(features, missing=np.nan, nthread=self._nthread)
+
+    def _sparse_matrix(self, rows: codecs.SparseRows, expected: int) -> xgb.DMatrix:
         csr = scipy.sparse.csr_matrix(
             (rows.values, rows.indices, rows.indptr), shape=(rows.rows, expected)
         )
@@ -133,7 +149,7 @@ class XGBoostRuntime:
 
 
 def input_format_of(content_type: str | None) -> InputFormat:
-    """``csv`` or ``libsvm`` for a Content-Type, as the container maps them; else 415."""
+    """The input format of a Content-Type, as the container maps them; else 415."""
     if content_type is None:
         return "libsvm"
     media = codecs.parse_media_type(content_type)
@@ -147,10 +163,12 @@ def input_format_of(content_type: str | None) -> InputFormat:
         return "csv"
     if media.essence in _LIBSVM_TYPES:
         return "libsvm"
+    if media.essence in _PROTOBUF_TYPES:
+        return "recordio-protobuf"
     raise codecs.invocation_error(
         415,
-        f"{content_type} is not an accepted ContentType: "
-        "csv, libsvm, text/csv, text/libsvm, text/x-libsvm.",
+        f"{content_type} is not an accepted ContentType: csv, libsvm, recordio-protobuf, "
+        "text/csv, text/libsvm, text/x-libsvm, application/x-recordio-protobuf.",
     )
 
 
