@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from batchform.api.requests import model_spec, run_spec
+from batchform.api.validation import validate_request
 from batchform.cli.progress import make_sink
 from batchform.cli.requests import complete_requests, load_json, set_path
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
+from batchform.jobs.requests import model_spec, run_spec
 from batchform.models.images import ImageCatalog
 from batchform.runner.executor import CancelToken
 from batchform.runner.result import RunResult, RunStatus
@@ -101,6 +102,8 @@ def transform(
         job, model = load_json(job_json, "--job-json"), load_json(model_json, "--model-json")
         _apply_flags(job, model, flags, env)
         complete_requests(job, model)
+        validate_request("CreateModel", model)
+        validate_request("CreateTransformJob", job)
         spec = run_spec(job, model_spec(model, ImageCatalog.for_settings(settings)))
         plan = plan_run(spec)
     except ValidationError as exc:

@@ -1,14 +1,15 @@
 """CreateModel / CreateTransformJob request bodies → the runner's ``ModelSpec`` / ``RunSpec``.
 
-The one place where SageMaker's PascalCase meets our types; every create-time check of spec
-§4.2 that does not need a database lives here, so the CLI and the server reject the same way.
+The one place where SageMaker's PascalCase meets our types. Bodies must already have passed
+``api.validation.validate_request`` (shapes, enums, ranges); this adds the create-time checks
+of spec §4.2 that need no database, so the CLI and the server reject the same way, and it is
+what a restarted server uses to rebuild a stored job.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from batchform.api.validation import validate_request
 from batchform.errors import ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.images import ImageCatalog
@@ -30,8 +31,7 @@ _BATCH_DATA_TYPES = {DataType.S3_PREFIX.value, DataType.MANIFEST_FILE.value}
 
 
 def model_spec(request: dict[str, Any], catalog: ImageCatalog | None = None) -> ModelSpec:
-    """Validate a CreateModel body and convert it; images must be built in or in ``catalog``."""
-    validate_request("CreateModel", request)
+    """Check a CreateModel body and convert it; images must be built in or in ``catalog``."""
     primary = request.get("PrimaryContainer")
     containers = request.get("Containers")
     if primary and containers:
@@ -75,8 +75,7 @@ def _container(definition: dict[str, Any], catalog: ImageCatalog | None) -> Cont
 
 
 def run_spec(request: dict[str, Any], model: ModelSpec) -> RunSpec:
-    """Validate a CreateTransformJob body (spec §4.2 items 1–4) and convert it."""
-    validate_request("CreateTransformJob", request)
+    """Check a CreateTransformJob body (spec §4.2 items 2–4) and convert it."""
     _check_payload_budget(request)
     source = request["TransformInput"]["DataSource"]["S3DataSource"]
     if source["S3DataType"] not in _BATCH_DATA_TYPES:
