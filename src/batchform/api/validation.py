@@ -9,7 +9,9 @@ and ``enum`` too. We check everything, and report violations the way the service
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -112,6 +114,35 @@ def _check_scalar(shape: Shape, value: Any, path: str, errors: list[str]) -> Non
         _check_number(shape, value, path, errors)
     elif kind == "boolean" and not isinstance(value, bool):
         errors.append(violation(value, path, "Member must be a boolean"))
+    elif kind == "timestamp" and timestamp_seconds(value) is None:
+        errors.append(
+            violation(value, path, "Member must be a timestamp: epoch seconds or ISO-8601")
+        )
+
+
+def timestamp_seconds(value: Any) -> float | None:
+    """A request timestamp as epoch seconds, or None when ``value`` is not one.
+
+    boto3 sends epoch seconds (a JSON number); ISO-8601 strings are accepted too, read as UTC
+    when they carry no offset.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            return None
+        return seconds if math.isfinite(seconds) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _check_string(shape: Shape, value: str, path: str, errors: list[str]) -> None:

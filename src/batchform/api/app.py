@@ -1,0 +1,127 @@
+"""The API server's Starlette app: SageMaker's JSON 1.1 calls, a health check, CLI endpoints.
+
+Routes:
+
+* ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``: one entry of :data:`OPERATIONS`,
+  so boto3, the AWS CLI and the SageMaker SDK work with ``endpoint_url`` pointed here.
+* ``GET /healthz``: 200 ``{"status": "ok"}`` once ``ready()`` says so, 503 before.
+* ``GET /batchform/jobs/{name}/progress`` and ``GET /batchform/jobs/{name}/logs``: the small
+  JSON documents the CLI polls (see :mod:`batchform.api.render`).
+
+Every failure, including unknown paths and wrong methods, is answered in the protocol's error
+shape with a request id, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from types import MappingProxyType
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from batchform.api import handlers
+from batchform.api.handlers import Body, Service
+from batchform.api.protocol import (
+    error_response,
+    failure_response,
+    json_response,
+    new_request_id,
+    read_body,
+    target_operation,
+)
+
+Handler = Callable[[Service, Body], Body]
+
+# The one dispatch table: X-Amz-Target operation name → handler.
+OPERATIONS: Mapping[str, Handler] = MappingProxyType(
+    {
+        "CreateModel": handlers.create_model,
+        "DescribeModel": handlers.describe_model,
+        "ListModels": handlers.list_models,
+        "DeleteModel": handlers.delete_model,
+        "CreateTransformJob": handlers.create_transform_job,
+        "DescribeTransformJob": handlers.describe_transform_job,
+        "ListTransformJobs": handlers.list_transform_jobs,
+        "StopTransformJob": handlers.stop_transform_job,
+    }
+)
+
+
+def build_app(service: Service, *, ready: Callable[[], bool] = lambda: True) -> Starlette:
+    """The app over ``service``; ``ready`` gates ``/healthz`` (e.g. until the scheduler runs)."""
+    endpoints = _Endpoints(service, ready)
+    return Starlette(
+        routes=[
+            Route("/", endpoints.call, methods=["POST"]),
+            Route("/healthz", endpoints.healthz, methods=["GET"]),
+            Route("/batchform/jobs/{name}/progress", endpoints.progress, methods=["GET"]),
+            Route("/batchform/jobs/{name}/logs", endpoints.logs, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error},
+    )
+
+
+class _Endpoints:
+    """The routes' endpoints, bound to one service."""
+
+    def __init__(self, service: Service, ready: Callable[[], bool]) -> None:
+        self._service = service
+        self._ready = ready
+
+    async def call(self, request: Request) -> Response:
+        request_id = new_request_id()
+        operation = "POST /"
+        try:
+            operation = target_operation(request.headers.get("x-amz-target"), list(OPERATIONS))
+            body = await read_body(request)
+            # The service is synchronous (database I/O): keep it off the event loop.
+            answer = await run_in_threadpool(OPERATIONS[operation], self._service, body)
+        except Exception as exc:
+            return failure_response(exc, request_id, operation)
+        return json_response(answer, request_id)
+
+    async def healthz(self, request: Request) -> Response:
+        if self._ready():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "starting"}, status_code=503)
+
+    async def progress(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return await _answer(request, partial(handlers.job_progress, self._service, name))
+
+    async def logs(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        query = dict(request.query_params)
+        return await _answer(request, partial(handlers.job_logs, self._service, name, query))
+
+
+async def _answer(request: Request, work: Callable[[], Body]) -> Response:
+    """Run ``work`` off the event loop; answer its result or its failure."""
+    request_id = new_request_id()
+    try:
+        answer = await run_in_threadpool(work)
+    except Exception as exc:
+        return failure_response(exc, request_id, request.url.path)
+    return json_response(answer, request_id)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 answers, in the protocol's error shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    method, path = request.method, request.url.path
+    if status == 405:
+        allowed = headers.get("Allow", "")
+        code, message = "MethodNotAllowed", f"{method} {path} is not allowed; allowed: {allowed}"
+    elif status == 404:
+        code = "NotFound"
+        message = f"No such path: {path}; SageMaker calls are POST / with X-Amz-Target"
+    else:
+        code, message = "HttpError", f"{method} {path} failed with HTTP status {status}"
+    return error_response(code, message, status, new_request_id(), headers)
