@@ -22,10 +22,11 @@ class RecordsDone:
 
 @dataclass(frozen=True, slots=True)
 class ObjectDone:
-    """An object's ``.out`` was published."""
+    """An object's ``.out`` was published; ``relative`` is the input's relative name."""
 
     instance: int
     object_index: int
+    relative: str
     output_uri: str
     records: int
     input_bytes: int

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import signal
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ class LocalExecutor:
             )
             proc = _CTX.Process(
                 target=_instance_main,
-                args=(task, events, cancel.event),
+                args=(task, events, cancel.event, os.getpid()),
                 name=f"batchform-instance-{instance + 1}",
                 daemon=True,
             )
@@ -131,10 +132,18 @@ def _fail_unfinished(plan: Plan, instance: int, exitcode: int | None, tally: Tal
             tally.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
 
 
-def _instance_main(task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent) -> None:
+def _instance_main(
+    task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent, parent_pid: int
+) -> None:
     """Entry point of an instance process."""
     # Ctrl-C reaches the whole process group; the parent alone decides to stop (via cancel),
     # so that instances wind down cleanly instead of dying mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(Instance(task, events.put, cancel.is_set).run())
+
+    def cancelled() -> bool:
+        # A parent killed outright (SIGKILL of a server) cannot cancel us; an orphan winds
+        # down as if stopped, so a restarted server that resumes the job works alone.
+        return cancel.is_set() or os.getppid() != parent_pid
+
+    asyncio.run(Instance(task, events.put, cancelled).run())
     events.put(_Goodbye(task.instance))

@@ -146,6 +146,7 @@ class Instance:
             ObjectDone(
                 instance,
                 obj.index,
+                obj.source.relative,
                 str(obj.output),
                 stats.records,
                 stats.input_bytes,

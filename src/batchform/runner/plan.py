@@ -2,11 +2,14 @@
 
 A pure function of the listing, so it is unit-testable with a fake listing and is what progress
 counts against (spec §9.2: whole objects, sorted keys, object ``j`` to instance ``j mod N``).
+
+A resumed job passes the relative names it already published as ``skip``: those objects stay
+in the plan (totals and indices count every object) but no instance runs them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from batchform.runner.spec import RunSpec
@@ -26,16 +29,25 @@ class PlannedObject:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """Every input object in order (``objects[i].index == i``) and those already done."""
+
     spec: RunSpec
     objects: tuple[PlannedObject, ...]
+    skipped: frozenset[int] = frozenset()  # indices of objects published by an earlier run
+
+    @property
+    def pending(self) -> tuple[PlannedObject, ...]:
+        """The objects this run must transform, in order."""
+        return tuple(obj for obj in self.objects if obj.index not in self.skipped)
 
     def for_instance(self, instance: int) -> tuple[PlannedObject, ...]:
-        return tuple(obj for obj in self.objects if obj.instance == instance)
+        """The pending objects of ``instance``."""
+        return tuple(obj for obj in self.pending if obj.instance == instance)
 
     @property
     def busy_instances(self) -> tuple[int, ...]:
-        """Instances with at least one object; the others stay idle, as on SageMaker."""
-        return tuple(sorted({obj.instance for obj in self.objects}))
+        """Instances with at least one pending object; the others stay idle, as on SageMaker."""
+        return tuple(sorted({obj.instance for obj in self.pending}))
 
     @property
     def total_input_bytes(self) -> int | None:
@@ -43,10 +55,15 @@ class Plan:
         return None if any(size is None for size in sizes) else sum(s or 0 for s in sizes)
 
 
-def make_plan(spec: RunSpec, inputs: Sequence[InputObject]) -> Plan:
+def make_plan(
+    spec: RunSpec, inputs: Sequence[InputObject], *, skip: Set[str] = frozenset()
+) -> Plan:
     """Assign objects round-robin in listing order and name their outputs ``<relative>.out``.
 
     The listing is already in key order for S3Prefix and in manifest order for ManifestFile.
+    Objects whose relative name is in ``skip`` are marked skipped; they keep their instance, so
+    a resumed run assigns every object where the first run did. Names of ``skip`` that are not
+    in the listing are ignored.
     """
     objects = tuple(
         PlannedObject(
@@ -57,4 +74,5 @@ def make_plan(spec: RunSpec, inputs: Sequence[InputObject]) -> Plan:
         )
         for j, item in enumerate(inputs)
     )
-    return Plan(spec=spec, objects=objects)
+    skipped = frozenset(obj.index for obj in objects if obj.source.relative in skip)
+    return Plan(spec=spec, objects=objects, skipped=skipped)

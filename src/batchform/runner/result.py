@@ -22,6 +22,8 @@ class RunStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
+    """How a run ended; ``objects_done`` includes objects an earlier run published (skipped)."""
+
     status: RunStatus
     failure_reason: str | None
     objects_total: int
@@ -45,6 +47,9 @@ class Tally:
     output_bytes: int = 0
     done: set[int] = field(default_factory=set)
     failures: dict[int, ObjectFailed] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.done.update(self.plan.skipped)  # published by an earlier run of the job
 
     def emit(self, event: Event) -> None:
         if isinstance(event, RecordsDone):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from batchform.config import Settings
 from batchform.runner.events import ProgressSink
 from batchform.runner.executor import CancelToken, LocalExecutor
@@ -11,9 +13,12 @@ from batchform.runner.spec import RunSpec
 from batchform.storage.inputs import list_inputs
 
 
-def plan_run(spec: RunSpec) -> Plan:
-    """List the input (ValidationError when there is nothing) and assign it to instances."""
-    return make_plan(spec, list_inputs(spec.input_uri, spec.data_type))
+def plan_run(spec: RunSpec, *, skip: Set[str] = frozenset()) -> Plan:
+    """List the input (ValidationError when there is nothing) and assign it to instances.
+
+    ``skip``: relative names of objects already published (a resumed job); they are not rerun.
+    """
+    return make_plan(spec, list_inputs(spec.input_uri, spec.data_type), skip=skip)
 
 
 def run_plan(
