@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from batchform import __version__
+from batchform.cli.client import describe, jobs, logs, stop
 from batchform.cli.images import images
 from batchform.cli.serve_model import serve_model
+from batchform.cli.server import server
 from batchform.cli.transform import transform
 
 
@@ -22,6 +24,8 @@ def cli() -> None:
 cli.add_command(transform)
 cli.add_command(images)
 cli.add_command(serve_model)
+for command in (server, jobs, describe, logs, stop):
+    cli.add_command(command)
 
 
 def main() -> None:
