@@ -4,6 +4,7 @@ Run as ``python contract_server.py <mode>``; listens on ``$SAGEMAKER_BIND_TO_POR
 Modes (one answer line per CSV request line, ``text/csv``):
 - ``drop-first``: drops the first column (an id) of every line;
 - ``sum``: the sum of the values of every line.
+``$DELAY_S`` makes every answer wait that long (to stop or kill a job mid-way).
 It prints the ``SAGEMAKER_*`` environment it was started with, so tests can read its log.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -38,6 +40,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type") != "text/csv":
             self._send(415, f"unsupported {self.headers.get('Content-Type')}".encode())
             return
+        time.sleep(float(os.environ.get("DELAY_S", "0")))
         try:
             self._send(200, answer(self.mode, body), "text/csv")
         except ValueError as exc:
