@@ -19,6 +19,7 @@ from batchform.errors import BatchformError, ValidationError
 from batchform.jobs.scheduler import Scheduler
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
+from batchform.runner.executor import warm_up
 
 
 @click.command("server")
@@ -58,6 +59,7 @@ def server(host: str, port: int, home: str | None, database_url: str | None, max
     scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs)
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
     app = build_app(service, ready=lambda: True)
+    warm_up()
     scheduler.start()
     click.echo(
         f"batchform server on http://{host}:{port} (home {settings.home}, max {max_jobs} jobs"

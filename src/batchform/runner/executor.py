@@ -13,7 +13,8 @@ import os
 import queue as queue_mod
 import signal
 from dataclasses import dataclass
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing import forkserver
+from multiprocessing.context import ForkServerContext, ForkServerProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
@@ -26,7 +27,18 @@ from batchform.runner.result import RunResult, Tally
 POLL_S = 0.1
 GOODBYE_GRACE_S = 2.0
 
-_CTX: SpawnContext = mp.get_context("spawn")
+# Instances are forked from a forkserver that has already imported the runner and the common
+# model frameworks: a job's instances start in milliseconds instead of re-importing xgboost and
+# friends (~1.5 s) each time, and, unlike a plain fork, nothing of the caller's threads or
+# connections is inherited. Frameworks that are not installed are skipped by the forkserver.
+FORKSERVER_PRELOAD = ["batchform.runner.instance", "numpy", "pyarrow.csv", "xgboost"]
+_CTX: ForkServerContext = mp.get_context("forkserver")
+_CTX.set_forkserver_preload(FORKSERVER_PRELOAD)
+
+
+def warm_up() -> None:
+    """Start the forkserver now, so that even a server's first job starts fast."""
+    forkserver.ensure_running()
 
 
 class CancelToken:
@@ -65,7 +77,7 @@ class LocalExecutor:
     def run(self, plan: Plan, *, cancel: CancelToken, progress: ProgressSink) -> RunResult:
         tally = Tally(plan, progress)
         events: Queue[Event | _Goodbye] = _CTX.Queue()
-        processes: dict[int, SpawnProcess] = {}
+        processes: dict[int, ForkServerProcess] = {}
         for instance in plan.busy_instances:
             task = InstanceTask(
                 plan.spec,
@@ -95,7 +107,7 @@ class LocalExecutor:
 
 def _pump(
     plan: Plan,
-    processes: dict[int, SpawnProcess],
+    processes: dict[int, ForkServerProcess],
     events: Queue[Event | _Goodbye],
     tally: Tally,
 ) -> None:
@@ -132,18 +144,34 @@ def _fail_unfinished(plan: Plan, instance: int, exitcode: int | None, tally: Tal
             tally.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs. Our parent is the forkserver, which outlives a killed owner
+    (its children hold the owner's liveness pipe), so the owner is checked directly."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except (OSError, IndexError):
+        return True
+
+
 def _instance_main(
-    task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent, parent_pid: int
+    task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent, owner_pid: int
 ) -> None:
-    """Entry point of an instance process."""
+    """Entry point of an instance process; ``owner_pid`` is the process that runs the job."""
     # Ctrl-C reaches the whole process group; the parent alone decides to stop (via cancel),
     # so that instances wind down cleanly instead of dying mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def cancelled() -> bool:
-        # A parent killed outright (SIGKILL of a server) cannot cancel us; an orphan winds
+        # An owner killed outright (SIGKILL of a server) cannot cancel us; an orphan winds
         # down as if stopped, so a restarted server that resumes the job works alone.
-        return cancel.is_set() or os.getppid() != parent_pid
+        return cancel.is_set() or not _alive(owner_pid)
 
     asyncio.run(Instance(task, events.put, cancelled).run())
     events.put(_Goodbye(task.instance))
