@@ -122,10 +122,18 @@ async def _serve(
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not 0 (socket.create_server's): asyncio turns Nagle off only on
+    # sockets that say they are TCP, and with Nagle on, every answer with a body waited
+    # ~40 ms for the client's delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(socket.SOMAXCONN)
     except OSError as exc:
+        listener.close()
         raise BatchformError(f"cannot listen on {_authority(host, port)}: {exc}") from exc
+    return listener
 
 
 def _authority(host: str, port: int) -> str:

@@ -175,3 +175,16 @@ def test_environment_sets_sagemaker_batch_and_env_entries_win() -> None:
         "SAGEMAKER_BATCH": "false",
         "A": "1=2",
     }
+
+
+def test_the_listener_says_it_is_tcp_so_asyncio_turns_nagle_off() -> None:
+    """With proto 0, asyncio leaves Nagle on and each answer waits ~40 ms for a delayed ACK."""
+    import socket
+
+    from batchform.cli.serve_model import _listen
+
+    listener = _listen("127.0.0.1", 0)
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+    finally:
+        listener.close()
