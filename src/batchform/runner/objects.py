@@ -24,6 +24,7 @@ from batchform.storage.factory import store_for
 
 WRITE_CHUNK_BYTES = 8 * MIB
 PULL_MAX_BATCHES = 256  # batches fetched per hop to the reader thread (amortises the hop)
+PULL_MAX_BYTES = MIB  # ...but big batches one at a time: they wait for a free slot in memory
 PROGRESS_EVERY_S = 0.25
 
 
@@ -187,12 +188,12 @@ class ObjectTransformer:
 
 
 def _take(batches: Iterator[Batch]) -> list[Batch]:
-    """The next few batches (up to PULL_MAX_BATCHES or WRITE_CHUNK_BYTES of payload)."""
+    """The next few batches (up to PULL_MAX_BATCHES, or PULL_MAX_BYTES of payload)."""
     taken: list[Batch] = []
     size = 0
     for batch in islice(batches, PULL_MAX_BATCHES):
         taken.append(batch)
         size += len(batch.payload)
-        if size >= WRITE_CHUNK_BYTES:
+        if size >= PULL_MAX_BYTES:
             break
     return taken
