@@ -276,7 +276,7 @@ def test_an_unknown_output_name_lists_the_outputs(tmp_path: Path, graph: bytes) 
 
 def test_model_file_discovery(tmp_path: Path, graph: bytes) -> None:
     assert load(tmp_path / "one", {"classifier.onnx": graph}) is not None
-    with pytest.raises(ModelLoadError, match=r"several ONNX models \(a.onnx, b.onnx\)"):
+    with pytest.raises(ModelLoadError, match=r"several possible ONNX models \(a.onnx, b.onnx\)"):
         load(tmp_path / "two", {"a.onnx": graph, "b.onnx": graph})
     with pytest.raises(ModelLoadError, match=r"has model\.txt at its root"):
         load(tmp_path / "none", {"model.txt": b""})

@@ -38,6 +38,11 @@ import numpy.typing as npt
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
 from batchform.models.base import Answer, ExecutionParameters
+from batchform.models.runtimes.common import (
+    default_score_accept,
+    single_model_file,
+    threads_per_request,
+)
 
 if TYPE_CHECKING:
     import lightgbm
@@ -56,8 +61,8 @@ class LightGBMRuntime:
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Load ``model.txt`` (or the only ``*.txt`` file) and read the environment."""
-        self._default_accept = _default_accept(env)
-        self._nthread = _threads_per_request(env)
+        self._default_accept = default_score_accept(env, "lightgbm")
+        self._nthread = threads_per_request(env)
         try:
             import lightgbm
         except ImportError as exc:
@@ -119,39 +124,11 @@ class LightGBMRuntime:
 
 
 def find_model_file(model_dir: Path) -> Path:
-    """``model.txt``, or the only ``*.txt`` file at the top of ``model_dir``."""
-    preferred = model_dir / MODEL_FILE
-    if preferred.is_file():
-        return preferred
-    texts = sorted(p for p in model_dir.glob("*.txt") if p.is_file() and p.name[0] != ".")
-    if len(texts) == 1:
-        return texts[0]
-    if texts:
-        raise ModelLoadError(
-            f"Found several possible LightGBM models ({', '.join(p.name for p in texts)}) "
-            f"and no {MODEL_FILE}: name the booster file {MODEL_FILE}."
-        )
-    found = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "no files"
-    raise ModelLoadError(
-        f"Could not find the LightGBM model: the model archive has {found} at its root; save "
-        f"the booster with booster.save_model('{MODEL_FILE}') and put it at the root of "
-        "model.tar.gz."
+    """``model.txt``, or the only such file at the top of ``model_dir``."""
+    return single_model_file(
+        model_dir,
+        MODEL_FILE,
+        "LightGBM",
+        "save the booster with booster.save_model('model.txt') and put it at the root of "
+        "model.tar.gz.",
     )
-
-
-def _default_accept(env: Mapping[str, str]) -> str:
-    value = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.CSV
-    if value not in codecs.SCORE_ACCEPTS:
-        raise ModelLoadError(
-            f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={value!r} is not supported by the built-in "
-            f"lightgbm runtime; use one of {', '.join(codecs.SCORE_ACCEPTS)}."
-        )
-    return value
-
-
-def _threads_per_request(env: Mapping[str, str]) -> int:
-    """CPUs divided by the requests in flight, so concurrent predicts do not oversubscribe."""
-    cpus = os.cpu_count() or 1
-    raw = env.get("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "")
-    concurrency = int(raw) if raw.isdigit() and int(raw) > 0 else cpus
-    return max(1, cpus // concurrency)

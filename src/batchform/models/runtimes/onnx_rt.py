@@ -42,6 +42,11 @@ import numpy.typing as npt
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
 from batchform.models.base import Answer, ExecutionParameters
+from batchform.models.runtimes.common import (
+    default_score_accept,
+    single_model_file,
+    threads_per_request,
+)
 
 MODEL_FILE = "model.onnx"
 OUTPUT_ENV = "BATCHFORM_ONNX_OUTPUT"
@@ -78,7 +83,7 @@ class OnnxRuntime:
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Open ``model.onnx`` on the CPU and check its input and selected output."""
-        self._default_accept = _default_accept(env)
+        self._default_accept = default_score_accept(env, "onnx")
         try:
             import onnxruntime
         except ImportError as exc:
@@ -87,7 +92,7 @@ class OnnxRuntime:
             ) from exc
         path = find_model_file(model_dir)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads_per_request(env)
+        options.intra_op_num_threads = threads_per_request(env)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: warnings are about the graph, not us
         try:
@@ -215,38 +220,7 @@ def _rows(body: bytes, media: str, signature: Signature) -> npt.NDArray[Any]:
 
 
 def find_model_file(model_dir: Path) -> Path:
-    """``model.onnx``, or the only ``*.onnx`` file at the top of ``model_dir``."""
-    preferred = model_dir / MODEL_FILE
-    if preferred.is_file():
-        return preferred
-    graphs = sorted(p for p in model_dir.glob("*.onnx") if p.is_file() and p.name[0] != ".")
-    if len(graphs) == 1:
-        return graphs[0]
-    if graphs:
-        raise ModelLoadError(
-            f"Found several ONNX models ({', '.join(p.name for p in graphs)}) and no "
-            f"{MODEL_FILE}: name the one to serve {MODEL_FILE}."
-        )
-    found = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "no files"
-    raise ModelLoadError(
-        f"Could not find the ONNX model: the model archive has {found} at its root; put the "
-        f"graph at the root of model.tar.gz as {MODEL_FILE}."
+    """``model.onnx``, or the only such file at the top of ``model_dir``."""
+    return single_model_file(
+        model_dir, MODEL_FILE, "ONNX", "put the graph at the root of model.tar.gz as model.onnx."
     )
-
-
-def _default_accept(env: Mapping[str, str]) -> str:
-    value = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.CSV
-    if value not in codecs.SCORE_ACCEPTS:
-        raise ModelLoadError(
-            f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={value!r} is not supported by the built-in "
-            f"onnx runtime; use one of {', '.join(codecs.SCORE_ACCEPTS)}."
-        )
-    return value
-
-
-def _threads_per_request(env: Mapping[str, str]) -> int:
-    """CPUs divided by the requests in flight, so concurrent runs do not oversubscribe."""
-    cpus = os.cpu_count() or 1
-    raw = env.get("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "")
-    concurrency = int(raw) if raw.isdigit() and int(raw) > 0 else cpus
-    return max(1, cpus // concurrency)

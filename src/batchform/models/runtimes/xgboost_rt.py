@@ -41,6 +41,7 @@ import xgboost as xgb
 from batchform.errors import ModelLoadError
 from batchform.models import codecs, recordio_protobuf
 from batchform.models.base import Answer, ExecutionParameters
+from batchform.models.runtimes.common import threads_per_request
 
 MODEL_FILE = "xgboost-model"
 MIB = 1024 * 1024
@@ -74,7 +75,7 @@ class XGBoostRuntime:
         self._max_content_length_bytes = _max_content_length_bytes(env)
         self._default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.CSV
         booster = load_booster(find_model_file(model_dir))
-        self._nthread = _threads_per_request(env)
+        self._nthread = threads_per_request(env)
         booster.set_param({"nthread": self._nthread})
         best_iteration = booster.attr("best_iteration")
         # The container predicts with the early-stopping limit (best_ntree_limit) when known.
@@ -269,15 +270,3 @@ def _max_content_length_bytes(env: Mapping[str, str]) -> int:
             f"MAX_CONTENT_LENGTH={raw!r} is not a whole number of bytes."
         ) from None
     return min(max(value, 1), MAX_CONTENT_LENGTH_CAP_BYTES)
-
-
-def _threads_per_request(env: Mapping[str, str]) -> int:
-    """CPUs divided by the requests in flight, so concurrent predicts do not oversubscribe.
-
-    The container runs one single-threaded worker per CPU; in one process the same total is
-    reached with ``nthread = cpus // concurrency``.
-    """
-    cpus = os.cpu_count() or 1
-    raw = env.get("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "")
-    concurrency = int(raw) if raw.isdigit() and int(raw) > 0 else cpus
-    return max(1, cpus // concurrency)
