@@ -6,6 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck unit bench clean
 
+# The benchmark (not part of `make test`): Ray Data lives in its own venv so that the product's
+# venv never gets Ray. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--quick --only floor".
+RAY_VENV    := bench/.venv-ray
+RAY_STAMP   := $(RAY_VENV)/.installed
+BENCH_ARGS  ?=
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -26,6 +32,15 @@ typecheck: install
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+bench: install $(RAY_STAMP)
+	$(BIN)/python -m bench.run --ray-python $(RAY_VENV)/bin/python $(BENCH_ARGS)
+
+$(RAY_STAMP):
+	test -x $(RAY_VENV)/bin/python || $(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RAY_VENV)/bin/python -m pip install --quiet 'ray[data]' xgboost-cpu pyarrow numpy pandas
+	touch $(RAY_STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
