@@ -8,6 +8,7 @@ from pathlib import Path
 
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
+from batchform.models.base import ExecutionParameters
 
 
 def threads_per_request(env: Mapping[str, str]) -> int:
@@ -20,6 +21,19 @@ def threads_per_request(env: Mapping[str, str]) -> int:
     raw = env.get("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "")
     concurrency = int(raw) if raw.isdigit() and int(raw) > 0 else cpus
     return max(1, cpus // concurrency)
+
+
+SCORE_MAX_PAYLOAD_MB = 6
+
+
+def score_execution_parameters() -> ExecutionParameters:
+    """One request per CPU, multi-record, 6 MB: what the XGBoost image answers, and what the
+    other score runtimes answer too."""
+    return ExecutionParameters(
+        max_concurrent_transforms=os.cpu_count() or 1,
+        batch_strategy="MULTI_RECORD",
+        max_payload_mb=SCORE_MAX_PAYLOAD_MB,
+    )
 
 
 def default_score_accept(env: Mapping[str, str], runtime: str) -> str:

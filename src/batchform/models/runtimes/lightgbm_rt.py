@@ -27,7 +27,6 @@ and no output parser:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from batchform.models import codecs
 from batchform.models.base import Answer, ExecutionParameters
 from batchform.models.runtimes.common import (
     default_score_accept,
+    score_execution_parameters,
     single_model_file,
     threads_per_request,
 )
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     import lightgbm
 
 MODEL_FILE = "model.txt"
-DEFAULT_MAX_PAYLOAD_MB = 6
 
 
 class LightGBMRuntime:
@@ -80,11 +79,7 @@ class LightGBMRuntime:
 
     def execution_parameters(self) -> ExecutionParameters:
         """One request per CPU, multi-record, 6 MB: what the XGBoost image answers."""
-        return ExecutionParameters(
-            max_concurrent_transforms=os.cpu_count() or 1,
-            batch_strategy="MULTI_RECORD",
-            max_payload_mb=DEFAULT_MAX_PAYLOAD_MB,
-        )
+        return score_execution_parameters()
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         """Predict every record of ``body`` and encode the predictions for ``accept``."""

@@ -30,7 +30,6 @@ and response formats of the built-in LightGBM runtime (which follows the XGBoost
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +43,13 @@ from batchform.models import codecs
 from batchform.models.base import Answer, ExecutionParameters
 from batchform.models.runtimes.common import (
     default_score_accept,
+    score_execution_parameters,
     single_model_file,
     threads_per_request,
 )
 
 MODEL_FILE = "model.onnx"
 OUTPUT_ENV = "BATCHFORM_ONNX_OUTPUT"
-DEFAULT_MAX_PAYLOAD_MB = 6
 _INPUT_DTYPES: dict[str, type[np.floating[Any]]] = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -108,11 +107,7 @@ class OnnxRuntime:
 
     def execution_parameters(self) -> ExecutionParameters:
         """One request per CPU, multi-record, 6 MB, as the other built-in runtimes answer."""
-        return ExecutionParameters(
-            max_concurrent_transforms=os.cpu_count() or 1,
-            batch_strategy="MULTI_RECORD",
-            max_payload_mb=DEFAULT_MAX_PAYLOAD_MB,
-        )
+        return score_execution_parameters()
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
         """Run the graph on every record of ``body`` and encode the output for ``accept``."""
