@@ -154,14 +154,31 @@ class ObjectTransformer:
         try:
             while chunk := await asyncio.to_thread(_take, batches):
                 for batch in chunk:
-                    await self._slots.acquire()
-                    await pending.put(asyncio.create_task(self._answer(batch)))
+                    task = await self._start(batch)
+                    try:
+                        await pending.put(task)
+                    except asyncio.CancelledError:  # the consumer is gone: nobody awaits it
+                        task.cancel()
+                        raise
         except Exception as exc:  # a splitting error ends the object after earlier answers
             await pending.put(exc)
             return
         await pending.put(None)
 
-    async def _answer(self, batch: Batch) -> _Answer:
+    async def _start(self, batch: Batch) -> asyncio.Task[_Answer]:
+        """Take a concurrency slot and start ``batch``'s invocation in a task.
+
+        The slot is given back when the task is done, whatever the outcome: also when it is
+        cancelled before it ever ran (its own ``finally`` would then never run, and the
+        instance's next object would wait forever for the slot).
+        """
+        await self._slots.acquire()
+        slot = _Slot(self._slots)
+        task = asyncio.create_task(self._answer(batch, slot))
+        task.add_done_callback(lambda _: slot.release())
+        return task
+
+    async def _answer(self, batch: Batch, slot: _Slot) -> _Answer:
         try:
             body = await invoke_with_retries(
                 self._model,
@@ -170,8 +187,8 @@ class ObjectTransformer:
                 accept=self._spec.accept,
                 policy=self._policy,
             )
-        finally:
-            self._slots.release()
+        finally:  # the slot counts invocations in flight, not answers being assembled
+            slot.release()
         output = await self._assemble(batch, body)
         return _Answer(output, batch.record_count, len(batch.payload))
 
@@ -185,6 +202,20 @@ class ObjectTransformer:
         if self._spec.assemble_with is AssembleWith.LINE and not body.endswith(b"\n"):
             return body + b"\n"
         return body
+
+
+class _Slot:
+    """One acquired unit of the instance's concurrency budget, given back exactly once."""
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore: asyncio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
+            self._semaphore = None
 
 
 def _take(batches: Iterator[Batch]) -> list[Batch]:
