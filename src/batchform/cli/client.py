@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +16,13 @@ import boto3
 import click
 import httpx
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
+
+from batchform.cli.common import reported_errors
+from batchform.errors import BatchformError
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8090"
 FOLLOW_POLL_S = 1.0
@@ -52,20 +53,6 @@ def sagemaker_client(endpoint_url: str) -> Any:
     )
 
 
-@contextmanager
-def server_errors(endpoint_url: str) -> Iterator[None]:
-    """Turn client-side failures into one readable line and exit status 1 (2 for bad input)."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        click.echo(f"{error.get('Code')}: {error.get('Message')}", err=True)
-        sys.exit(2 if error.get("Code") == "ValidationException" else 1)
-    except (BotoCoreError, httpx.HTTPError) as exc:
-        click.echo(f"error: cannot reach the batchform server at {endpoint_url}: {exc}", err=True)
-        sys.exit(1)
-
-
 @click.command("jobs")
 @endpoint_option
 @click.option("--status", "status", help="Only jobs in this TransformJobStatus.")
@@ -75,7 +62,7 @@ def server_errors(endpoint_url: str) -> Iterator[None]:
 )
 def jobs(endpoint_url: str, status: str | None, name_contains: str | None, max_jobs: int) -> None:
     """List transform jobs, newest first."""
-    with server_errors(endpoint_url):
+    with reported_errors(endpoint_url):
         client = sagemaker_client(endpoint_url)
         filters: dict[str, Any] = {}
         if status:
@@ -103,7 +90,7 @@ def jobs(endpoint_url: str, status: str | None, name_contains: str | None, max_j
 @click.argument("job_name")
 def describe(endpoint_url: str, job_name: str) -> None:
     """Status, progress and FailureReason of one job."""
-    with server_errors(endpoint_url):
+    with reported_errors(endpoint_url):
         job = sagemaker_client(endpoint_url).describe_transform_job(TransformJobName=job_name)
         progress = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/progress")
     console = Console()
@@ -126,22 +113,32 @@ def describe(endpoint_url: str, job_name: str) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
 def logs(endpoint_url: str, job_name: str, follow: bool) -> None:
     """Print a job's log stream (data log and container output)."""
-    after = 0
-    with server_errors(endpoint_url):
-        while True:
-            page = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/logs?after={after}")
-            for entry in page["entries"]:
-                click.echo(f"{entry['time']} [instance-{entry['instance']}/{entry['stream']}] "
-                           f"{entry['text']}")  # fmt: skip
-            after = page["next"]
-            if page["entries"] or not follow:
-                if not follow:
-                    return
-                continue
+    with reported_errors(endpoint_url):
+        after = _print_logs(endpoint_url, job_name, after=0)
+        while follow:
+            # The status is read before the lines: a job seen ended has written all its
+            # lines, so the pages read after this check hold the last of them.
             status = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/progress")["status"]
+            after = _print_logs(endpoint_url, job_name, after)
             if status in TERMINAL:
                 return
             time.sleep(FOLLOW_POLL_S)
+
+
+def _print_logs(endpoint_url: str, job_name: str, after: int) -> int:
+    """Print every line after ``after``, page by page until one comes back empty.
+
+    The server decides the page size, so a page shorter than some size proves nothing: only
+    an empty page says there is nothing more. Returns the ``after`` for the next lines.
+    """
+    while True:
+        page = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/logs?after={after}")
+        if not page["entries"]:
+            return after
+        for entry in page["entries"]:
+            click.echo(f"{entry['time']} [instance-{entry['instance']}/{entry['stream']}] "
+                       f"{entry['text']}")  # fmt: skip
+        after = page["next"]
 
 
 @click.command("stop")
@@ -149,20 +146,28 @@ def logs(endpoint_url: str, job_name: str, follow: bool) -> None:
 @click.argument("job_name")
 def stop(endpoint_url: str, job_name: str) -> None:
     """StopTransformJob: in-flight objects are not published."""
-    with server_errors(endpoint_url):
+    with reported_errors(endpoint_url):
         sagemaker_client(endpoint_url).stop_transform_job(TransformJobName=job_name)
     click.echo(f"{job_name}: Stopping")
 
 
 def _get_json(endpoint_url: str, path: str) -> Any:
-    response = httpx.get(endpoint_url.rstrip("/") + path, timeout=10.0, trust_env=False)
-    if response.status_code >= 400:
+    """GET one of the server's JSON endpoints; its errors raised as boto3 raises the API's."""
+    url = endpoint_url.rstrip("/") + path
+    response = httpx.get(url, timeout=10.0, trust_env=False)
+    try:
         body = response.json()
+    except ValueError as exc:  # e.g. an HTML 404 page: the URL is not a batchform server
+        raise BatchformError(
+            f"{url} answered HTTP {response.status_code} without JSON: is {endpoint_url} a "
+            "batchform server?"
+        ) from exc
+    if response.status_code >= 400:
         raise ClientError(
             {"Error": {"Code": body.get("__type", "Error"), "Message": body.get("Message", "")}},
             path,
         )
-    return response.json()
+    return body
 
 
 def _show_progress(console: Console, progress: dict[str, Any]) -> None:

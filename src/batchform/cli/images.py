@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from batchform.cli.common import parse_key_values, reported_errors
 from batchform.config import Settings
-from batchform.errors import BatchformError, ValidationError
+from batchform.errors import ValidationError
 from batchform.models.images import (
     DEFAULT_PING_DEADLINE_S,
     CommandImage,
@@ -23,26 +23,11 @@ from batchform.models.images import (
 )
 from batchform.models.registry import resolve_image
 
-EXIT_FAILED, EXIT_INVALID = 1, 2
-
 
 def _home_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--home", type=click.Path(file_okay=False), help="State directory [BATCHFORM_HOME]."
     )(command)
-
-
-@contextmanager
-def _exit_on_errors() -> Iterator[None]:
-    """Our errors become one line on stderr and an exit code, never a traceback."""
-    try:
-        yield
-    except ValidationError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(EXIT_INVALID)
-    except BatchformError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(EXIT_FAILED)
 
 
 @click.group()
@@ -87,7 +72,7 @@ def add(
     home: str | None,
 ) -> None:
     """Register NAME, the Image a CreateModel request names (e.g. my-registry/churn:3)."""
-    with _exit_on_errors():
+    with reported_errors():
         image = _definition(name, command_line, url, ping_deadline_s, env)
         _refuse_built_in(name)
         ImageCatalog.for_settings(Settings.load(home)).add(image, replace=replace)
@@ -98,7 +83,7 @@ def add(
 @_home_option
 def list_images(home: str | None) -> None:
     """Show the registered images: name, kind, command or URL."""
-    with _exit_on_errors():
+    with reported_errors():
         registered = ImageCatalog.for_settings(Settings.load(home)).all()
     rows = [(image.name, _kind(image), _target(image)) for image in registered]
     if not sys.stdout.isatty():
@@ -119,7 +104,7 @@ def list_images(home: str | None) -> None:
 @_home_option
 def remove(name: str, home: str | None) -> None:
     """Unregister NAME."""
-    with _exit_on_errors():
+    with reported_errors():
         ImageCatalog.for_settings(Settings.load(home)).remove(name)
     click.echo(f"removed image {name}", err=True)
 
@@ -143,17 +128,7 @@ def _definition(
     except ValueError as exc:
         raise ValidationError(f"--command {command_line!r}: {exc}.") from exc
     deadline_s = DEFAULT_PING_DEADLINE_S if ping_deadline_s is None else ping_deadline_s
-    return CommandImage(name, command, deadline_s, _environment(env))
-
-
-def _environment(env: tuple[str, ...]) -> dict[str, str]:
-    environment: dict[str, str] = {}
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--env {item!r}: expected KEY=VALUE.")
-        environment[key] = value
-    return environment
+    return CommandImage(name, command, deadline_s, parse_key_values(env, "--env"))
 
 
 def _refuse_built_in(name: str) -> None:

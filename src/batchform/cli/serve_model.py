@@ -12,18 +12,17 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
-from typing import NoReturn
 
 import click
 import uvicorn
 
+from batchform.cli.common import EXIT_STOPPED, parse_key_values, reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.registry import open_model, resolve_image
 from batchform.models.server import build_app
 
-EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 DEFAULT_PORT = 8080  # the container contract's port
 KEEP_ALIVE_S = 75  # idle connections stay open long (as nginx does); clients decide when to drop
 
@@ -53,22 +52,16 @@ def serve_model(
     The model gets SAGEMAKER_BATCH=true and the --env entries (which win), as a transform
     job's container would.
     """
-    try:
+    with reported_errors():
         settings = Settings.load(home)
         listen_port = resolve_port(port)
         environment = serve_environment(env)
         resolve_image(image)  # an unsupported image fails before any download
-    except ValidationError as exc:
-        _fail(f"ValidationException: {exc.message}", EXIT_INVALID)
-    spec = ModelSpec(name="serve-model", containers=(ContainerSpec(image, model_data),))
-    try:
-        asyncio.run(_serve(spec, settings, environment, host, listen_port))
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
-    except ValidationError as exc:
-        _fail(f"ValidationException: {exc.message}", EXIT_INVALID)
-    except BatchformError as exc:
-        _fail(f"error: {exc.message}", EXIT_FAILED)
+        spec = ModelSpec(name="serve-model", containers=(ContainerSpec(image, model_data),))
+        try:
+            asyncio.run(_serve(spec, settings, environment, host, listen_port))
+        except KeyboardInterrupt:  # Ctrl-C is how serving ends: stopped, not an error
+            sys.exit(EXIT_STOPPED)
 
 
 def resolve_port(port: int | None, environ: Mapping[str, str] | None = None) -> int:
@@ -86,13 +79,7 @@ def resolve_port(port: int | None, environ: Mapping[str, str] | None = None) -> 
 
 def serve_environment(items: tuple[str, ...]) -> dict[str, str]:
     """The model's environment: ``SAGEMAKER_BATCH=true`` and the ``--env`` entries over it."""
-    environment = {"SAGEMAKER_BATCH": "true"}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--env {item!r}: expected KEY=VALUE")
-        environment[key] = value
-    return environment
+    return {"SAGEMAKER_BATCH": "true", **parse_key_values(items, "--env")}
 
 
 def _valid_port(port: int, what: str) -> int:
@@ -151,8 +138,3 @@ class _ReadyServer(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             click.echo(f"batchform serve-model: {self._ready_line}", err=True)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)

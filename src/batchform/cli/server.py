@@ -6,7 +6,6 @@ import fcntl
 import logging
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -14,6 +13,7 @@ import click
 import uvicorn
 
 from batchform.api.app import build_app
+from batchform.cli.common import reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
 from batchform.jobs.scheduler import Scheduler
@@ -43,15 +43,11 @@ def server(host: str, port: int, home: str | None, database_url: str | None, max
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
+    with reported_errors():
         settings = Settings.load(home)
-        settings.home.mkdir(parents=True, exist_ok=True)
         home_lock = _lock_home(settings.home)
         store = JobStore.for_settings(settings, database_url)
         store.create_schema()
-    except BatchformError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
     # One server per home (the lock), so a stable owner id is safe: a server restarted after
     # a crash takes its jobs back at once instead of waiting for their leases to expire.
     owner = f"{socket.gethostname()}:{settings.home}"
@@ -77,7 +73,11 @@ def server(host: str, port: int, home: str | None, database_url: str | None, max
 
 def _lock_home(home: Path) -> TextIO:
     """Hold ``<home>/server.lock`` for the server's life; a second server on it is refused."""
-    handle = (home / "server.lock").open("a+", encoding="utf-8")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        handle = (home / "server.lock").open("a+", encoding="utf-8")
+    except OSError as exc:  # e.g. no permission: one line, not a traceback
+        raise BatchformError(f"cannot use {home} as the server's home: {exc}") from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:

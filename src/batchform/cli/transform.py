@@ -11,17 +11,21 @@ from typing import Any
 import click
 
 from batchform.api.validation import validate_request
+from batchform.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    parse_key_values,
+    reported_errors,
+)
 from batchform.cli.progress import make_sink
 from batchform.cli.requests import complete_requests, load_json, set_path
 from batchform.config import Settings
-from batchform.errors import BatchformError, ValidationError
 from batchform.jobs.requests import model_spec, run_spec
 from batchform.models.images import ImageCatalog
 from batchform.runner.executor import CancelToken
 from batchform.runner.result import RunResult, RunStatus
 from batchform.runner.run import plan_run, run_plan
-
-EXIT_COMPLETED, EXIT_FAILED, EXIT_INVALID, EXIT_STOPPED = 0, 1, 2, 130
 
 # flag name → (request path, converter); the same paths as CreateTransformJob / CreateModel.
 JOB_FLAGS: dict[str, str] = {
@@ -97,7 +101,7 @@ def transform(
     **flags: Any,
 ) -> None:
     """Run one batch transform job here and now, like CreateTransformJob would."""
-    try:
+    with reported_errors():
         settings = Settings.load(home)
         job, model = load_json(job_json, "--job-json"), load_json(model_json, "--model-json")
         _apply_flags(job, model, flags, env)
@@ -106,12 +110,6 @@ def transform(
         validate_request("CreateTransformJob", job)
         spec = run_spec(job, model_spec(model, ImageCatalog.for_settings(settings)))
         plan = plan_run(spec)
-    except ValidationError as exc:
-        click.echo(f"ValidationException: {exc.message}", err=True)
-        sys.exit(EXIT_INVALID)
-    except BatchformError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(EXIT_FAILED)
     cancel = CancelToken()
     _stop_on_signals(cancel)
     with make_sink(plan) as sink:
@@ -126,11 +124,8 @@ def _apply_flags(
         set_path(job, path, flags.get(name))
     for name, path in MODEL_FLAGS.items():
         set_path(model, path, flags.get(name))
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--env {item!r}: expected KEY=VALUE")
-        job.setdefault("Environment", {})[key] = value
+    if env:  # flags add to (and override) the Environment of --job-json
+        job.setdefault("Environment", {}).update(parse_key_values(env, "--env"))
 
 
 def _stop_on_signals(cancel: CancelToken) -> None:
@@ -153,7 +148,7 @@ def _report(result: RunResult, output_uri: str, log_dir: Path) -> int:
         err=True,
     )
     if result.status is RunStatus.COMPLETED:
-        return EXIT_COMPLETED
+        return EXIT_OK
     if result.status is RunStatus.STOPPED:
         return EXIT_STOPPED
     click.echo(f"FailureReason: {result.failure_reason}", err=True)

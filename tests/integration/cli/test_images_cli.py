@@ -92,7 +92,7 @@ def test_remove(home: Path) -> None:
 def test_remove_unknown_exits_2(home: Path) -> None:
     run("add", "keep", "--command", "k")
     result = run("remove", "ghost", code=2)
-    assert "error: Image 'ghost' is not registered" in result.stderr
+    assert "ValidationException: Image 'ghost' is not registered" in result.stderr
 
 
 def test_readding_needs_replace(home: Path) -> None:
@@ -146,7 +146,7 @@ def test_a_name_merely_containing_a_built_in_is_allowed(home: Path) -> None:
 )
 def test_invalid_arguments_exit_2_with_a_message(home: Path, args: list[str], message: str) -> None:
     result = run("add", *args, code=2)
-    assert result.stderr.startswith("error: ")
+    assert result.stderr.startswith("ValidationException: ")
     assert message in result.stderr
     assert not (home / "images.toml").exists()
 
