@@ -1,4 +1,6 @@
-"""SageMaker's AWS JSON 1.1 protocol: reading a call, writing its answer or its error (spec §2).
+"""SageMaker's AWS JSON 1.1 protocol: reading a call, writing its answer or its error.
+
+See docs/semantics.md, "The API".
 
 A call is ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` and a JSON object as body.
 Answers are JSON with ``Content-Type: application/x-amz-json-1.1`` and an ``x-amzn-RequestId``

@@ -1,4 +1,6 @@
-"""Request validation against botocore's ``sagemaker`` service model (spec §2.4, §2.5).
+"""Request validation against botocore's ``sagemaker`` service model.
+
+See docs/semantics.md, "The API".
 
 boto3 checks only required members, types and ``min``; the service checks ``max``, ``pattern``
 and ``enum`` too. We check everything, and report violations the way the service does::

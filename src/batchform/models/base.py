@@ -22,8 +22,8 @@ class ExecutionParameters:
 class Answer:
     """A 2xx answer of ``POST /invocations``: the body and its ``Content-Type`` (if any).
 
-    The content type matters between the containers of a pipeline (spec §8.6): container
-    n+1 receives container n's answer with that type.
+    The content type matters between the containers of a pipeline: container n+1 receives
+    container n's answer with that type (docs/semantics.md, "Inference pipelines").
     """
 
     body: bytes

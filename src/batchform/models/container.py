@@ -1,7 +1,8 @@
 """``ContainerModel``: the :class:`~batchform.models.base.Model` seam over the container contract.
 
-A model container (or any process serving the same HTTP contract, spec §8.3) answers
-``GET /ping``, optionally ``GET /execution-parameters``, and ``POST /invocations``. This client
+A model container (or any process serving the same HTTP contract: docs/semantics.md, "Model
+containers") answers ``GET /ping``, optionally ``GET /execution-parameters``, and
+``POST /invocations``. This client
 talks to one such server through a single ``httpx.AsyncClient``: HTTP/1.1 with keep-alive, a
 connection pool sized for the runner's concurrency, ``TCP_NODELAY`` so small requests are not
 held back by Nagle's algorithm, and no proxy (``trust_env=False``: a proxy must never intercept

@@ -1,4 +1,6 @@
-"""Serial inference pipelines: CreateModel ``Containers`` run one after another (spec §8.6).
+"""Serial inference pipelines: CreateModel ``Containers`` run one after another.
+
+See docs/semantics.md, "Inference pipelines".
 
 Container n's answer is container n+1's request. The first container gets the job's
 ``Content-Type``; each later one gets the ``Content-Type`` of the answer before it (falling back

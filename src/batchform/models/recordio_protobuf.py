@@ -18,7 +18,8 @@ are ignored, as SageMaker's XGBoost container ignores them at inference.
 The protobuf wire format is read by hand (no generated classes, no protobuf dependency). Dense
 batches as the SDK writes them (every frame the same length and layout) are decoded with one
 numpy view; other batches record by record. A body that does not start with the RecordIO
-magic is read as one bare ``Record``: the body of a ``SingleRecord`` request (spec §9.4).
+magic is read as one bare ``Record``: the body of a ``SingleRecord`` request, which carries the
+record data without framing (docs/semantics.md, "Records and payloads").
 """
 
 from __future__ import annotations

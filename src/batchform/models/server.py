@@ -1,10 +1,10 @@
 """A Starlette app serving any :class:`~batchform.models.base.Model` over the container contract.
 
 The other side of :class:`~batchform.models.container.ContainerModel`: ``GET /ping``,
-``GET /execution-parameters`` and ``POST /invocations`` (spec §8.3), so a built-in runtime
-can be used wherever a model container is expected (``batchform serve-model``, pipelines,
-other tools). Bodies pass through untouched in both directions; the answer's
-``Content-Type`` is sent exactly as the model gave it.
+``GET /execution-parameters`` and ``POST /invocations`` (docs/semantics.md, "Model
+containers"), so a built-in runtime can be used wherever a model container is expected
+(``batchform serve-model``, pipelines, other tools). Bodies pass through untouched in both
+directions; the answer's ``Content-Type`` is sent exactly as the model gave it.
 """
 
 from __future__ import annotations

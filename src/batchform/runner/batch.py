@@ -1,4 +1,6 @@
-"""Mini-batching: records of one object → ``/invocations`` request bodies (spec §9.5).
+"""Mini-batching: records of one object → ``/invocations`` request bodies.
+
+See docs/semantics.md, "Records and payloads".
 
 :func:`iter_batches` is the single entry point. The limit ``max_payload_bytes`` is
 ``MaxPayloadInMB × 1 MiB`` and applies to the bytes sent (after the ``transform``); 0 means no
@@ -15,9 +17,9 @@ Payloads:
 
 With a ``transform`` (the InputFilter, applied to each line without its ``\\n``), ``Line``
 ``MultiRecord`` payloads are the transformed lines, each followed by ``\\n``, and an object with
-``SplitType=None`` is processed line by line too (spec §12.1: CSV and JSON Lines objects are
-filtered per line) while still going out as one request. A transform needs whole lines, so a
-line is held in memory whatever its size.
+``SplitType=None`` is processed line by line too (CSV and JSON Lines objects are filtered per
+line: docs/semantics.md, "DataProcessing") while still going out as one request. A transform
+needs whole lines, so a line is held in memory whatever its size.
 
 ``Line`` + ``MultiRecord`` without transform and without ``keep_records`` takes a fast path that
 never looks at single lines in Python: it cuts each payload at the last ``\\n`` within the limit.

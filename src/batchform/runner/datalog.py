@@ -1,4 +1,6 @@
-"""The per-instance data log, in the format SageMaker writes to CloudWatch (spec §5.3).
+"""The per-instance data log, in the format SageMaker writes to CloudWatch.
+
+See docs/semantics.md, "Logs".
 
 ``2020-10-14T04:08:19.163:[sagemaker logs]: <bucket>/<key>: ClientError: 400``
 """

@@ -1,4 +1,6 @@
-"""RecordIO and TFRecord framing, and the CRC-32C that TFRecord needs (spec §9.4).
+"""RecordIO and TFRecord framing, and the CRC-32C that TFRecord needs.
+
+See docs/semantics.md, "Framing".
 
 Pure byte-level functions, no I/O: :mod:`batchform.runner.split` reads frames off a stream with
 the header parsers here, the batcher strips frames with :func:`record_data`, and tests and tools

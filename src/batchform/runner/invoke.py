@@ -1,4 +1,7 @@
-"""One mini-batch to the model: timeout, retries with back-off, and the §10.1 failure classes."""
+"""One mini-batch to the model: timeout, retries with back-off, and which failures are retried.
+
+See docs/semantics.md, "Invocations" and "Logs".
+"""
 
 from __future__ import annotations
 
@@ -60,7 +63,7 @@ async def _invoke_once(
 
 
 def failure_log_lines(exc: InvocationError | ModelUnreachableError) -> list[str]:
-    """The data-log lines SageMaker writes for a failed invocation (spec §5.3, §10.1)."""
+    """The data-log lines SageMaker writes for a failed invocation (docs/semantics.md, "Logs")."""
     if isinstance(exc, ModelUnreachableError):
         return [UNREACHABLE_TEXT, *_detail(exc.message)]
     if 400 <= exc.status < 500:

@@ -1,7 +1,8 @@
 """Resolve MaxConcurrentTransforms / BatchStrategy / MaxPayloadInMB and the container environment.
 
-Precedence (spec §8.4): the request's value, else what the model answered on
-``/execution-parameters``, else the service defaults (1, MultiRecord, 6).
+Precedence: the request's value, else what the model answered on ``/execution-parameters``,
+else the service defaults (1, MultiRecord, 6). See docs/semantics.md, "Parameters and
+environment".
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ResolvedParams:
 
 
 def resolve_params(spec: RunSpec, answered: ExecutionParameters | None) -> ResolvedParams:
-    """Apply the §8.4 precedence; clamp concurrency if the pair breaks the 100 MB budget."""
+    """Apply the precedence; clamp concurrency if the pair breaks the 100 MB budget."""
     answered = answered or ExecutionParameters()
     max_concurrent = (
         spec.max_concurrent
@@ -77,10 +78,11 @@ def resolve_params(spec: RunSpec, answered: ExecutionParameters | None) -> Resol
 
 
 def batch_environment(spec: RunSpec) -> dict[str, str]:
-    """What every container of the job gets over its own Environment (spec §8.2).
+    """What every container of the job gets over its own Environment.
 
     ``SAGEMAKER_BATCH`` always; the three batch parameters only when the request gave them;
-    then the job's Environment, which wins (model env < ``SAGEMAKER_*`` < job env).
+    then the job's Environment, which wins (model env < ``SAGEMAKER_*`` < job env). See
+    docs/semantics.md, "Parameters and environment".
     """
     env: dict[str, str] = {"SAGEMAKER_BATCH": "true"}
     if spec.max_payload_mb is not None:

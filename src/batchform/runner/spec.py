@@ -1,7 +1,8 @@
 """``RunSpec``: everything one transform run needs, as plain frozen values.
 
-The layer above (the CLI, later the job service) converts a CreateTransformJob request into
-this; the runner never sees SageMaker's PascalCase.
+``jobs.requests.run_spec`` converts a CreateTransformJob body into this, for
+``batchform transform`` and for the server (at CreateTransformJob, and again when it runs or
+resumes a stored job); the runner never sees SageMaker's PascalCase.
 """
 
 from __future__ import annotations
@@ -61,18 +62,16 @@ class DataProcessing:
     output_filter: str = "$"
     join_source: JoinSource = JoinSource.NONE
 
-    @property
-    def active(self) -> bool:
-        return (
-            self.input_filter != "$"
-            or self.output_filter != "$"
-            or self.join_source is not JoinSource.NONE
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
-    """One transform run. ``None`` means "not given": resolved against the model (§8.4)."""
+    """One transform run.
+
+    ``batch_strategy``, ``max_payload_mb`` and ``max_concurrent`` are ``None`` when the request
+    did not give them; each instance then resolves them against the model's answer
+    (docs/semantics.md, "Parameters and environment"). ``content_type``, ``accept`` and
+    ``output_kms_key_id`` are ``None`` when not given, and then not sent.
+    """
 
     job_name: str
     model: ModelSpec

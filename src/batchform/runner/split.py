@@ -1,4 +1,6 @@
-"""Decompression and splitting of one input object into records (spec §9.3, §9.4).
+"""Decompression and splitting of one input object into records.
+
+See docs/semantics.md, "Input" (gzip) and "Records and payloads".
 
 Everything streams: an object is read in chunks of :data:`READ_CHUNK_BYTES`, and a record
 larger than the limit is reported as soon as it is seen, without buffering the rest of it.

@@ -1,4 +1,4 @@
-"""DataProcessing (spec §12): InputFilter, JoinSource and OutputFilter.
+"""DataProcessing: InputFilter, JoinSource and OutputFilter (docs/semantics.md, "DataProcessing").
 
 The API validates a job's DataProcessing at create time with ``validate_data_processing``; the
 runner builds one ``RecordProcessor`` per job and calls ``input_record`` for every record sent

@@ -1,4 +1,4 @@
-"""Records ↔ values for the three DataProcessing formats (spec §12.3).
+"""Records ↔ values for the three DataProcessing formats (docs/semantics.md, "DataProcessing").
 
 * ``text/csv``: a row becomes a list of field strings (``csvrow``); any value is written back
   as one row (a scalar is a one-column row).
@@ -6,7 +6,8 @@
   without ASCII escaping, in key order.
 
 One trailing ``\\r`` (CRLF files) is removed before a CSV row is parsed: the split keeps it in
-the record (spec §9.4) but it is not part of the last field. JSON ignores it as whitespace.
+the record (docs/semantics.md, "Records and payloads") but it is not part of the last field.
+JSON ignores it as whitespace.
 """
 
 from __future__ import annotations

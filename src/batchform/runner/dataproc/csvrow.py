@@ -1,7 +1,8 @@
 """One RFC 4180 CSV row ↔ a list of field strings, keeping every field's text exactly.
 
-Rows are single lines: embedded newlines are not supported by batch transform (spec §14.4),
-so the caller has already cut the record at ``\\n`` and removed a CRLF file's ``\\r``.
+Rows are single lines: batch transform does not support embedded newlines (docs/semantics.md,
+"DataProcessing"), so the caller has already cut the record at ``\\n`` and removed a CRLF
+file's ``\\r``.
 Fields are never converted (``"1.0"`` stays ``"1.0"``). Writing quotes only the fields that
 need it (``,`` ``"`` ``\\r`` ``\\n``), so a minimally quoted row round-trips byte for byte.
 

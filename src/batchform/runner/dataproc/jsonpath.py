@@ -1,4 +1,6 @@
-"""The JSONPath subset of DataProcessing filters (spec §12.2), parsed once, evaluated per record.
+"""The JSONPath subset of DataProcessing filters, parsed once, evaluated per record.
+
+See docs/semantics.md, "DataProcessing".
 
 Grammar (``$`` first, then any number of steps)::
 
@@ -16,10 +18,11 @@ single names/indexes (optionally ending with a multi-name bracket) is *definite*
 value; any wildcard, index list, slice or inner multi-name bracket makes it *indefinite*, and then
 every later step applies to each match and the result is the list of all matches.
 
-Strictness [REC]: every explicit step needs a node of the right type and an existing member or
-an in-range index, else the record fails with ``RecordError``; only ``*`` is lenient (over a
-scalar it matches nothing) and slices clamp. A bracket holding several ranges (``[0:2,246:]``)
-parses, because the service accepts it at create time, and fails every record at run time.
+Strictness (batchform's choice): every explicit step needs a node of the right type and an
+existing member or an in-range index, else the record fails with ``RecordError``; only ``*``
+is lenient (over a scalar it matches nothing) and slices clamp. A bracket holding several
+ranges (``[0:2,246:]``) parses, because the service accepts it at create time, and fails every
+record at run time.
 
 Character whitelisting and format rules (CSV takes indexes only) live in ``validate``.
 """
@@ -183,7 +186,7 @@ class Slice:
 
 @dataclass(frozen=True, slots=True)
 class MultiRange:
-    """``[0:2,246:]``: accepted by the parser, unsupported at run time (spec §12.2)."""
+    """``[0:2,246:]``: accepted by the parser, unsupported at run time (as by the service)."""
 
     bracket: str
 
@@ -204,7 +207,8 @@ class JsonPath:
     """A compiled expression. ``evaluate`` raises ``RecordError`` naming the path and the cause.
 
     ``csv`` only changes the wording of index errors ("a record of N columns");
-    ``slice_end_inclusive`` makes ``[a:b]`` include element ``b`` (spec §12.2, Q2).
+    ``slice_end_inclusive`` makes ``[a:b]`` include element ``b``, as some AWS examples read;
+    batchform uses the default, end-exclusive (docs/semantics.md, "DataProcessing").
     """
 
     __slots__ = ("_csv", "_definite", "_plan", "_unsupported", "steps", "text")
@@ -267,7 +271,7 @@ def _is_definite(steps: tuple[Step, ...]) -> bool:
 
 
 def _multi_range_message(text: str, bracket: str) -> str:
-    # Observed service wording (spec §12.2, S:I-1112).
+    # The service's wording, as seen in its job logs (docs/semantics.md, "DataProcessing").
     return (
         f"Invalid JsonPath: {text}: only single range filters of format (eg: [1:5]) are "
         f"supported. Format {bracket} is not supported"

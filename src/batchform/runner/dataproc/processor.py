@@ -1,9 +1,9 @@
-"""Per-record DataProcessing (spec §12.1 pipeline): InputFilter before the model, then join with
-the original record, OutputFilter and serialization after it.
+"""Per-record DataProcessing: InputFilter before the model, then join with the original record,
+OutputFilter and serialization after it (docs/semantics.md, "DataProcessing").
 
 A record is what the splitter produced. For the line-based formats (CSV, JSON Lines) a record
-holding ``\\n`` — the whole object, with ``SplitType=None`` — is processed line by line, as the
-spec asks (§12.1) [REC]: each line is filtered on the way in and matched with one response line
+holding ``\\n`` — the whole object, with ``SplitType=None`` — is processed line by line
+(batchform's choice): each line is filtered on the way in and matched with one response line
 on the way out. An ``application/json`` record is always one document.
 """
 
@@ -123,7 +123,7 @@ class RecordProcessor:
         return units
 
     def _joined(self, record: bytes, output: Json) -> Json:
-        """The original record joined with its output (spec §12.4)."""
+        """The original record joined with its output (docs/semantics.md, "DataProcessing")."""
         codec = self._in_codec
         if codec is None:
             raise InternalError("JoinSource=Input without an input format")

@@ -1,4 +1,4 @@
-"""Create-time checks of DataProcessing (spec §4.2 item 4, §12.1, §12.2).
+"""Create-time checks of DataProcessing (docs/semantics.md, "DataProcessing").
 
 ``resolve_data_processing`` checks everything that does not depend on the data and returns the
 compiled filters; ``validate_data_processing`` is the same check for the API layer. Errors are
@@ -7,11 +7,12 @@ compiled filters; ``validate_data_processing`` is the same check for the API lay
     Invalid OutputFilter: "$['account_id','SageMakerOutput']". Unexpected "_" in JsonPath.
     Supported operators for "application/jsonlines" are ['$', '[', ']', '*', '.', ' ', ',', ...]
 
-Which media type must be parseable depends on what is done [REC]: ``ContentType`` when an
-``InputFilter`` is set or records are joined; ``Accept`` when an ``OutputFilter`` is set or
-records are joined (the response is parsed). When ``Accept`` is absent the response is read in
-the ``ContentType`` format, since a join requires both to match anyway (spec §12.1). A join
-between CSV and JSON is rejected; ``application/json`` with ``application/jsonlines`` is allowed.
+Which media type must be parseable depends on what is done (batchform's choice):
+``ContentType`` when an ``InputFilter`` is set or records are joined; ``Accept`` when an
+``OutputFilter`` is set or records are joined (the response is parsed). When ``Accept`` is
+absent the response is read in the ``ContentType`` format, since a join requires both to match
+anyway. A join between CSV and JSON is rejected; ``application/json`` with
+``application/jsonlines`` is allowed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ DEFAULT_FILTER = "$"
 
 # The operator characters of the documented table; letters and digits are allowed besides.
 _OPERATOR_CHARS = frozenset("$[]*., :-'")
-# Rendered exactly as the service does (S:I-SDK184), including the unescaped quote.
+# Rendered exactly as the service renders it in its error, including the unescaped quote.
 _OPERATORS_TEXT = "['$', '[', ']', '*', '.', ' ', ',', ':', '-', ''']"
 
 
