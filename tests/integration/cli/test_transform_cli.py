@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from batchform.models.base import ExecutionParameters, ModelSpec
+from batchform.runner.params import resolve_params
+from batchform.runner.spec import RunSpec
 from tests.artifacts import breast_cancer, csv_rows, xgboost_model_tar
 
 BATCHFORM = str(Path(sys.executable).with_name("batchform"))
@@ -71,6 +74,18 @@ def test_demo_pipeline_filters_joins_and_keeps_ids(
     assert logs == ["instance-1", "instance-2"]
 
 
+def xgboost_parameters_line() -> str:
+    """The data log's first line when the request gives no parameters, on this host.
+
+    The built-in xgboost runtime answers ``/execution-parameters`` with one request per CPU
+    (``os.cpu_count()``), ``MULTI_RECORD`` and 6 MB; an instance resolves that answer as below
+    (clamping concurrency to the 100 MB budget on hosts with more than 16 CPUs).
+    """
+    answer = ExecutionParameters(os.cpu_count() or 1, "MULTI_RECORD", 6)
+    spec = RunSpec(job_name="j", model=ModelSpec("m", ()), input_uri="/in", output_uri="/out")
+    return resolve_params(spec, answer).log_line()
+
+
 def test_instances_each_write_a_data_log(tmp_path: Path, model: tuple[Path, xgb.Booster]) -> None:
     archive, _ = model
     features, _ = breast_cancer()
@@ -84,7 +99,7 @@ def test_instances_each_write_a_data_log(tmp_path: Path, model: tuple[Path, xgb.
     )  # fmt: skip
     for instance in (1, 2):
         log = (home / "logs" / "logs-job" / f"instance-{instance}" / "data-log").read_text()
-        assert "[sagemaker logs]: MaxConcurrentTransforms=2, MaxPayloadInMB=6, " in log
+        assert f"[sagemaker logs]: {xgboost_parameters_line()}\n" in log
     assert len(list((tmp_path / "out").glob("*.out"))) == 4
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,16 +197,16 @@ def test_wait_until_healthy_fails_fast_when_the_process_exits(tmp_path: Path) ->
         cwd=tmp_path,
         log_path=tmp_path / "exit.log",
     )
-    started_s = time.monotonic()
     with process, pytest.raises(ModelLoadError) as caught:
         with_model(
             f"http://127.0.0.1:{port}",
             lambda m: m.wait_until_healthy(60, process_alive=lambda: process.alive),
         )
 
-    assert time.monotonic() - started_s < 10
+    # The exit was noticed: waiting out the deadline would say "no HTTP 200 within 60s".
     assert caught.value.message.startswith(PING_FAILURE_TEXT)
     assert "exited" in caught.value.message
+    assert "within 60s" not in caught.value.message
     assert process.returncode == 3
 
 
@@ -293,15 +292,14 @@ def test_invoke_204_is_an_empty_answer(server: Server) -> None:
 
 
 def test_invoke_past_the_timeout_is_unreachable(server: Server) -> None:
-    started_s = time.monotonic()
+    # The server would answer (200) after 60 s: an error at all means the timeout cut it short.
     with pytest.raises(ModelUnreachableError) as caught:
         with_model(
             server.url,
-            lambda m: m.invoke(b"sleep:5", content_type=None, accept=None),
+            lambda m: m.invoke(b"sleep:60", content_type=None, accept=None),
             invocation_timeout_s=0.3,
         )
 
-    assert time.monotonic() - started_s < 3
     assert caught.value.message == (
         f"Unable to get response from algorithm: no answer from {server.url} within 0.3s"
     )

@@ -76,11 +76,13 @@ def test_stop_terminates_a_well_behaved_process_with_sigterm(tmp_path: Path) -> 
     process, _url = start(tmp_path, SERVER)
     assert process.alive
 
+    grace_s = 60.0
     started_s = time.monotonic()
-    returncode = process.stop(grace_s=30)
+    returncode = process.stop(grace_s=grace_s)
 
     assert returncode == -signal.SIGTERM
-    assert time.monotonic() - started_s < 10
+    # stop() returned when the process exited, without waiting out the grace period.
+    assert time.monotonic() - started_s < grace_s
     assert not process.alive
     assert process.stop() == returncode  # idempotent
 

@@ -1,4 +1,4 @@
-"""ARNs and name keys (spec §3.1, §4.1)."""
+"""ARNs and name keys (docs/semantics.md, "Names and ARNs")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mini-batching (spec §9.5), including the worked examples as conformance vectors."""
+"""Mini-batching, with the worked examples of docs/semantics.md, "Records and payloads"."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from batchform.runner.split import READ_CHUNK_BYTES
 
 SINGLE = BatchStrategy.SINGLE_RECORD
 MULTI = BatchStrategy.MULTI_RECORD
-EXAMPLE = b"1,2\n3,4\n5,6\n"  # spec §9.5 worked examples: in/data.csv, 12 bytes
+EXAMPLE = b"1,2\n3,4\n5,6\n"  # the worked examples' object, 12 bytes
 
 
 class Trickle(io.RawIOBase):
@@ -94,7 +94,7 @@ def payloads(found: list[Batch]) -> list[bytes]:
     return [b.payload for b in found]
 
 
-# --- the worked examples of spec §9.5 ------------------------------------------------------
+# --- the worked examples (docs/semantics.md, "Records and payloads") ----------------------
 
 
 @pytest.mark.parametrize("strategy", [SINGLE, MULTI])
@@ -205,7 +205,7 @@ def drop_first_column(line: bytes) -> bytes:
 
 
 def test_transform_multi_record_terminates_every_record() -> None:
-    data = b"id1,1.0,2.0\nid2,3.0,4.0"  # spec §12.5 row 3, without the final newline
+    data = b"id1,1.0,2.0\nid2,3.0,4.0"  # DataProcessing example 3, no final newline
     found = batches(data, transform=drop_first_column, keep=True)
     assert found == [
         Batch(0, b"1.0,2.0\n3.0,4.0\n", 2, 1, (b"id1,1.0,2.0", b"id2,3.0,4.0")),

@@ -1,4 +1,4 @@
-"""CRC-32C, RecordIO and TFRecord framing (spec §9.4)."""
+"""CRC-32C, RecordIO and TFRecord framing (docs/semantics.md, "Framing")."""
 
 from __future__ import annotations
 

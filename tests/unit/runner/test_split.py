@@ -1,4 +1,4 @@
-"""Decompression and splitting into records (spec §9.3, §9.4)."""
+"""Gunzip and splitting into records (docs/semantics.md, "Input", "Records and payloads")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Manifest parsing (spec §9.1 ManifestFile); pure, from bytes."""
+"""Manifest parsing (docs/semantics.md, "Input", ManifestFile); pure, from bytes."""
 
 from __future__ import annotations
 

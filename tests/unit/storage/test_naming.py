@@ -1,4 +1,4 @@
-"""Input → output naming vectors (spec §11.1); pure, no I/O."""
+"""Input → output naming vectors (docs/semantics.md, "Output"); pure, no I/O."""
 
 from __future__ import annotations
 

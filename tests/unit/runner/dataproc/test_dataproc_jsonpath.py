@@ -1,4 +1,4 @@
-"""JSONPath subset: parsing into steps, Jayway result shapes, runtime errors (spec §12.2)."""
+"""JSONPath subset (docs/semantics.md, "DataProcessing"): steps, Jayway shapes, runtime errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""RecordProcessor: the documented vectors of spec §12.5, joins, alignment, runtime errors."""
+"""RecordProcessor: the documented examples, joins, alignment, runtime errors.
+
+The examples are the service's, listed in docs/semantics.md, "DataProcessing".
+"""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ def _per_line(answers: dict[bytes, bytes]) -> Model:
     return model
 
 
-# --- spec §12.5, CSV (ContentType = Accept = text/csv, SplitType = AssembleWith = Line) ---
+# --- examples, CSV (ContentType = Accept = text/csv, SplitType = AssembleWith = Line) ------
 
 CSV_OBJECT = b"id1,1.0,2.0\nid2,3.0,4.0\n"
 CSV_MODEL = _per_line(
@@ -83,7 +86,7 @@ def test_default_data_processing_touches_nothing() -> None:
     assert processor.output_records([record], b"raw\n", single_record=True) == b"raw\n"
 
 
-# --- spec §12.5, JSON Lines -------------------------------------------------------------
+# --- examples, JSON Lines ---------------------------------------------------------------
 
 JSON_RECORD = b'{"id":7,"features":[1,2]}'
 

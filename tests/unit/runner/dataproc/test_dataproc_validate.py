@@ -1,4 +1,4 @@
-"""Create-time checks of DataProcessing (spec §4.2 item 4, §12.1, §12.2)."""
+"""Create-time checks of DataProcessing (docs/semantics.md, "DataProcessing")."""
 
 from __future__ import annotations
 
