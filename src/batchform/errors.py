@@ -15,6 +15,7 @@ meets them, with ``raise OurError(...) from exc``, so only these classes travel 
     │   ├── InvocationError            the model answered a request with a non-2xx status
     │   └── ModelUnreachableError      no answer: timeout, connection refused/reset, crash
     ├── RecordError                    input or output data of one object cannot be processed
+    ├── LeaseLostError                 a running job was claimed by another owner: stop writing
     └── InternalError                  a bug of ours; reported as "internal error" with a traceback
 """
 
@@ -94,6 +95,13 @@ class ModelUnreachableError(ModelError):
 
 class RecordError(BatchformError):
     """Data of one object cannot be processed: bad framing, oversize record, parse failure."""
+
+
+class LeaseLostError(BatchformError):
+    """The job's lease now belongs to another owner (or generation): the write was refused.
+
+    The run that gets it must stop its instances and write nothing more about the job.
+    """
 
 
 class InternalError(BatchformError):

@@ -5,7 +5,7 @@ Routes:
 * ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``: one entry of :data:`OPERATIONS`,
   so boto3, the AWS CLI and the SageMaker SDK work with ``endpoint_url`` pointed here.
 * ``GET /healthz``: 200 ``{"status": "ok"}`` once ``ready()`` says so, 503 before.
-* ``GET /batchform/jobs/{name}/progress`` and ``GET /batchform/jobs/{name}/logs``: the small
+* ``GET /batchform/jobs/{name}/progress``, ``.../objects`` (paged) and ``.../logs``: the small
   JSON documents the CLI polls (see :mod:`batchform.api.render`).
 
 Every failure, including unknown paths and wrong methods, is answered in the protocol's error
@@ -61,6 +61,7 @@ def build_app(service: Service, *, ready: Callable[[], bool] = lambda: True) -> 
             Route("/", endpoints.call, methods=["POST"]),
             Route("/healthz", endpoints.healthz, methods=["GET"]),
             Route("/batchform/jobs/{name}/progress", endpoints.progress, methods=["GET"]),
+            Route("/batchform/jobs/{name}/objects", endpoints.objects, methods=["GET"]),
             Route("/batchform/jobs/{name}/logs", endpoints.logs, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error},
@@ -94,6 +95,11 @@ class _Endpoints:
     async def progress(self, request: Request) -> Response:
         name = request.path_params["name"]
         return await _answer(request, partial(handlers.job_progress, self._service, name))
+
+    async def objects(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        query = dict(request.query_params)
+        return await _answer(request, partial(handlers.job_objects, self._service, name, query))
 
     async def logs(self, request: Request) -> Response:
         name = request.path_params["name"]

@@ -14,12 +14,15 @@ from typing import Any, Protocol
 from batchform.api import render
 from batchform.api.validation import validate_request
 from batchform.errors import ValidationError
-from batchform.jobs.records import JobRecord, LogEntry, ModelRecord, Page
+from batchform.jobs.records import JobRecord, LogEntry, ModelRecord, ObjectState, Page, Progress
+from batchform.jobs.run_records import ObjectPage
 
 Body = dict[str, Any]
 
 DEFAULT_LOG_LIMIT = 100
 MAX_LOG_LIMIT = 1000
+DEFAULT_OBJECT_LIMIT = 100
+MAX_OBJECT_LIMIT = 1000
 
 
 class Service(Protocol):
@@ -33,8 +36,16 @@ class Service(Protocol):
     def describe_transform_job(self, name: str) -> JobRecord: ...
     def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
     def stop_transform_job(self, name: str) -> None: ...
-    def job_progress(self, name: str) -> JobRecord: ...
+    def job_progress(self, name: str) -> tuple[JobRecord, Progress]: ...
     def read_job_logs(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]: ...
+    def list_job_objects(
+        self,
+        name: str,
+        *,
+        state: ObjectState | None,
+        max_results: int,
+        next_token: str | None,
+    ) -> ObjectPage: ...
 
 
 def create_model(service: Service, body: Body) -> Body:
@@ -83,7 +94,29 @@ def stop_transform_job(service: Service, body: Body) -> Body:
 
 def job_progress(service: Service, name: str) -> Body:
     """``GET /batchform/jobs/{name}/progress``."""
-    return render.job_progress(service.job_progress(name))
+    return render.job_progress(*service.job_progress(name))
+
+
+def job_objects(service: Service, name: str, query: Mapping[str, str]) -> Body:
+    """``GET /batchform/jobs/{name}/objects?state=<s>&limit=<n>&next_token=<t>``: in input order."""
+    limit = _query_int(query, "limit", default=DEFAULT_OBJECT_LIMIT, low=1, high=MAX_OBJECT_LIMIT)
+    state = _query_state(query.get("state"))
+    page = service.list_job_objects(
+        name, state=state, max_results=limit, next_token=query.get("next_token") or None
+    )
+    return render.object_page(page)
+
+
+def _query_state(raw: str | None) -> ObjectState | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return ObjectState(raw)
+    except ValueError:
+        allowed = ", ".join(state.value for state in ObjectState)
+        raise ValidationError(
+            f"Query parameter state must be one of [{allowed}], got {raw!r}"
+        ) from None
 
 
 def job_logs(service: Service, name: str, query: Mapping[str, str]) -> Body:

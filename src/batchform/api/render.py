@@ -1,9 +1,9 @@
-"""Records → response bodies with SageMaker's output shapes and defaults (spec §3.2, §5.2, §6).
+"""Records → response bodies with SageMaker's output shapes and defaults.
 
 Describe echoes what the client sent and fills only the defaults the service is observed to
 fill (``DataProcessing``, ``CompressionType``/``SplitType``, ``KmsKeyId``); resolved run
 parameters are not back-filled. Timestamps are epoch seconds with a millisecond fraction.
-Also renders the two small JSON documents of the CLI's progress and log endpoints.
+Also renders the small JSON documents of the progress, objects and log endpoints.
 """
 
 from __future__ import annotations
@@ -13,13 +13,22 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ModelRecord, Page
+from batchform.jobs.records import (
+    JobRecord,
+    JobStatus,
+    LogEntry,
+    ModelRecord,
+    ObjectRecord,
+    Page,
+    Progress,
+)
+from batchform.jobs.run_records import ObjectPage
+from batchform.runner.result import truncate
 
 Body = dict[str, Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
-MAX_FAILURE_REASON_CHARS = 1024
 
 # DescribeModel echoes these CreateModel members when given (not Tags: no such output member).
 _MODEL_ECHOED = (
@@ -93,7 +102,10 @@ def created_transform_job(record: JobRecord) -> Body:
 
 
 def transform_job_description(record: JobRecord) -> Body:
-    """DescribeTransformJob's output (spec §5.2); never Tags, LastModifiedTime or "Creating"."""
+    """DescribeTransformJob's output; never Tags, LastModifiedTime or "Creating".
+
+    See docs/semantics.md, "Lifecycle".
+    """
     request = record.request
     body: Body = {
         "TransformJobName": record.name,
@@ -118,15 +130,46 @@ def transform_job_list(page: Page) -> Body:
     return _paged("TransformJobSummaries", [_summary(r) for r in page.items], page.next_token)
 
 
-def job_progress(record: JobRecord) -> Body:
-    """The CLI's progress document: name, status, failure reason and the progress counts."""
+def job_progress(record: JobRecord, progress: Progress) -> Body:
+    """The progress document: what Describe says of the job's state, and its counts.
+
+    Counts are summed over the job's objects; ``bytes_done`` is bytes read from the sources,
+    against ``bytes_total``, their sizes (null while unknown).
+    """
+    resources = record.request.get("TransformResources") or {}
     body: Body = {
         "name": record.name,
+        "arn": record.arn,
         "status": record.status.value,
         "failure_reason": _failure(record).get("FailureReason"),
+        "model_name": record.request.get("ModelName"),
+        "instance_type": resources.get("InstanceType"),
+        "instance_count": resources.get("InstanceCount"),
+        "creation_time": iso_time(record.creation_time),
+        "last_modified_time": iso_time(record.last_modified_time),
+        "start_time": _iso_or_none(record.start_time),
+        "end_time": _iso_or_none(record.end_time if record.status.terminal else None),
     }
-    body.update(asdict(record.progress))
+    body.update(asdict(progress))
     return body
+
+
+def object_page(page: ObjectPage) -> Body:
+    """The objects document: one entry per input object, in input order."""
+    return {
+        "objects": [_object(item) for item in page.items],
+        "next_token": page.next_token,
+    }
+
+
+def _object(item: ObjectRecord) -> Body:
+    body = asdict(item)
+    body["state"] = item.state.value
+    return body
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else iso_time(moment)
 
 
 def log_page(entries: Sequence[LogEntry], after_seq: int) -> Body:
@@ -177,7 +220,7 @@ def _times(record: JobRecord) -> Body:
 def _failure(record: JobRecord) -> Body:
     if record.status is not JobStatus.FAILED or not record.failure_reason:
         return {}
-    return {"FailureReason": record.failure_reason[:MAX_FAILURE_REASON_CHARS]}
+    return {"FailureReason": truncate(record.failure_reason)}
 
 
 def _given(request: Mapping[str, Any], names: Iterable[str]) -> Body:

@@ -17,56 +17,54 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from batchform.runner.events import (
+    DATA_LOG_STREAM,
     Event,
     LogLine,
     ObjectDone,
     ObjectFailed,
     ProgressSink,
-    RecordsDone,
 )
 from batchform.runner.plan import Plan
+from batchform.runner.progress import RunProgress
 
 MIB = 1024 * 1024
 
 
-class _Counts:
-    """What both displays show: objects, records, bytes, throughput."""
+class _Display:
+    """What both displays show, from the run's one count: objects, records, throughput."""
 
     def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.started = time.monotonic()
-        self.records = 0
-        self.payload_bytes = 0
-        self.finished = 0
-        self.failed = 0
-
-    def count(self, event: Event) -> None:
-        if isinstance(event, RecordsDone):
-            self.records += event.records
-            self.payload_bytes += event.payload_bytes
-        elif isinstance(event, ObjectDone | ObjectFailed):
-            self.finished += 1
-            self.failed += isinstance(event, ObjectFailed)
+        self.counts = RunProgress(plan)
 
     def summary(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
+        counts = self.counts
+        elapsed = max(time.monotonic() - counts.started, 1e-9)
+        failed = len(counts.failures)
         return (
-            f"{self.finished}/{len(self.plan.objects)} objects · {self.records:,} records · "
-            f"{self.payload_bytes / MIB / elapsed:,.1f} MB/s"
-            + (f" · {self.failed} failed" if self.failed else "")
+            f"{counts.objects_finished}/{counts.objects_total} objects · "
+            f"{counts.records:,} records · {counts.input_bytes / MIB / elapsed:,.1f} MB/s"
+            + (f" · {failed} failed" if failed else "")
         )
 
     def name(self, object_index: int) -> str:
-        return str(self.plan.objects[object_index].source.uri)
+        return str(self.counts.plan.objects[object_index].source.uri)
 
 
-class PlainSink(_Counts):
-    """One line per finished object and per data-log line: for logs and pipes."""
+def _log_text(event: LogLine) -> str:
+    where = f"instance {event.instance + 1}"
+    if event.stream != DATA_LOG_STREAM:
+        where += f"/{event.stream}"
+    return f"[{where}] {event.text}"
+
+
+class PlainSink(_Display):
+    """One line per finished object and per log line: for logs and pipes."""
 
     def emit(self, event: Event) -> None:
-        self.count(event)
+        self.counts.emit(event)
         if isinstance(event, ObjectDone):
             click.echo(
                 f"done   {self.name(event.object_index)} → {event.output_uri} "
@@ -79,39 +77,32 @@ class PlainSink(_Counts):
                 err=True,
             )
         elif isinstance(event, LogLine):
-            click.echo(f"[instance {event.instance + 1}] {event.text}", err=True)
+            click.echo(_log_text(event), err=True)
 
 
-class BarSink(_Counts):
-    """A live bar over input bytes (or objects when sizes are unknown), with rate and ETA."""
+class BarSink(_Display):
+    """A live bar over input bytes read (or objects when sizes are unknown), with rate and ETA."""
 
     def __init__(self, plan: Plan, progress: Progress) -> None:
         super().__init__(plan)
         self._progress = progress
-        self._by_bytes = plan.total_input_bytes is not None and plan.total_input_bytes > 0
-        total = plan.total_input_bytes if self._by_bytes else len(plan.objects)
+        bytes_total = self.counts.bytes_total
+        self._by_bytes = bytes_total is not None and bytes_total > 0
+        total = bytes_total if self._by_bytes else self.counts.objects_total
         self._task: TaskID = progress.add_task("transform", total=total, stats="")
 
     def emit(self, event: Event) -> None:
-        self.count(event)
+        self.counts.emit(event)
         if isinstance(event, LogLine):
-            self._progress.console.print(
-                f"[dim][instance {event.instance + 1}][/] {event.text}",
-                markup=True,
-                highlight=False,
-            )
+            self._progress.console.print(Text(_log_text(event), style="dim"), highlight=False)
         elif isinstance(event, ObjectFailed):
             self._progress.console.print(
                 f"[red]failed[/] {self.name(event.object_index)}: "
                 f"{event.category}: {event.message}",
                 highlight=False,
             )
-        advance = 0
-        if self._by_bytes and isinstance(event, RecordsDone):
-            advance = event.payload_bytes
-        elif not self._by_bytes and isinstance(event, ObjectDone | ObjectFailed):
-            advance = 1
-        self._progress.update(self._task, advance=advance, stats=self.summary())
+        done = self.counts.input_bytes if self._by_bytes else self.counts.objects_finished
+        self._progress.update(self._task, completed=done, stats=self.summary())
 
 
 @contextmanager

@@ -24,10 +24,11 @@ from batchform.config import Settings
 from batchform.jobs.requests import model_spec, run_spec
 from batchform.models.images import ImageCatalog
 from batchform.runner.executor import CancelToken
-from batchform.runner.result import RunResult, RunStatus
+from batchform.runner.result import JobStatus, RunResult
 from batchform.runner.run import plan_run, run_plan
 
-# flag name → (request path, converter); the same paths as CreateTransformJob / CreateModel.
+# Flag name → the dotted path its value is set at, as given, in the CreateTransformJob body
+# (MODEL_FLAGS: in the CreateModel body); a flag not given leaves the body alone.
 JOB_FLAGS: dict[str, str] = {
     "job_name": "TransformJobName",
     "input": "TransformInput.DataSource.S3DataSource.S3Uri",
@@ -147,9 +148,9 @@ def _report(result: RunResult, output_uri: str, log_dir: Path) -> int:
         f"output: {output_uri}; logs: {log_dir}",
         err=True,
     )
-    if result.status is RunStatus.COMPLETED:
+    if result.status is JobStatus.COMPLETED:
         return EXIT_OK
-    if result.status is RunStatus.STOPPED:
+    if result.status is JobStatus.STOPPED:
         return EXIT_STOPPED
     click.echo(f"FailureReason: {result.failure_reason}", err=True)
     return EXIT_FAILED

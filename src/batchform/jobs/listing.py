@@ -1,4 +1,6 @@
-"""ListModels / ListTransformJobs: filters, sort order and keyset pagination (spec §3.2, §6).
+"""ListModels / ListTransformJobs: filters, sort order and keyset pagination.
+
+See docs/semantics.md, "Listing and pagination".
 
 Filters are SQL conditions, so they apply before pagination: a page is never empty while
 later pages hold matches (moto's bug). Every sort ends with the creation time and then the

@@ -1,4 +1,4 @@
-"""Resource names and ARNs (spec §3.1, §4.1).
+"""Resource names and ARNs (docs/semantics.md, "Names and ARNs").
 
 SageMaker ARNs carry the resource name lower-cased, while ``ModelName`` and
 ``TransformJobName`` are kept exactly as given; so names are unique case-insensitively, and the

@@ -7,27 +7,30 @@ snapshot of its model's request, because DeleteModel must not affect jobs alread
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
+from batchform.runner.progress import ObjectState
+from batchform.runner.result import JobStatus
 
-class JobStatus(StrEnum):
-    """``TransformJobStatus``: the wire values, nothing else."""
+__all__ = [
+    "TRANSITIONS",
+    "ClaimedJob",
+    "JobRecord",
+    "JobStatus",
+    "Lease",
+    "LogEntry",
+    "ModelRecord",
+    "ObjectRecord",
+    "ObjectState",
+    "Page",
+    "Progress",
+]
 
-    IN_PROGRESS = "InProgress"  # created, waiting for a scheduler slot, or running
-    COMPLETED = "Completed"  # every input object has its .out
-    FAILED = "Failed"  # at least one object failed, or the job could not start
-    STOPPING = "Stopping"  # StopTransformJob accepted; in-flight work is being cancelled
-    STOPPED = "Stopped"  # stopped; objects published before the stop are kept
 
-    @property
-    def terminal(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
-
-
-# The lifecycle: every status change is one of these (spec §5.1), applied as a compare-and-set.
+# The lifecycle (docs/semantics.md, "Lifecycle"): every status change is one of these, applied
+# as a compare-and-set.
 TRANSITIONS: frozenset[tuple[JobStatus, JobStatus]] = frozenset(
     {
         (JobStatus.IN_PROGRESS, JobStatus.COMPLETED),
@@ -48,11 +51,16 @@ class ModelRecord:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Counts recorded while a job runs (done/failed objects, records, bytes)."""
+    """A job's progress, summed over its objects' rows (all zero before its first run).
+
+    ``bytes_done`` counts bytes read from the sources, against ``bytes_total``, their sizes
+    (None while a size is unknown: manifest entries are not looked up).
+    """
 
     objects_total: int = 0
-    objects_done: int = 0
+    objects_done: int = 0  # published
     objects_failed: int = 0
+    objects_running: int = 0
     records_done: int = 0
     bytes_done: int = 0
     bytes_total: int | None = None
@@ -70,7 +78,45 @@ class JobRecord:
     start_time: datetime | None = None
     end_time: datetime | None = None
     failure_reason: str | None = None
-    progress: Progress = field(default_factory=Progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to run a job: every write of a running job names it, and the store refuses
+    the write once the job was claimed again (a new ``generation``), by anyone."""
+
+    name: str
+    owner: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    record: JobRecord
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    """One input object of a job, as its runs left it.
+
+    ``ordinal`` is its place in the input (-1 until a run planned it, for an object recorded
+    by a version of batchform that did not keep it); ``attempts`` counts the runs that started
+    it; ``records`` and ``bytes_read`` are those of its last attempt.
+    """
+
+    relative: str
+    ordinal: int
+    source_uri: str
+    size_bytes: int | None
+    instance: int
+    output_uri: str
+    state: ObjectState
+    attempts: int
+    records: int
+    bytes_read: int
+    seconds: float | None
+    failure_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)

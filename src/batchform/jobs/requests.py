@@ -2,8 +2,8 @@
 
 The one place where SageMaker's PascalCase meets our types. Bodies must already have passed
 ``api.validation.validate_request`` (shapes, enums, ranges); this adds the create-time checks
-of spec §4.2 that need no database, so the CLI and the server reject the same way, and it is
-what a restarted server uses to rebuild a stored job.
+that need no database (docs/semantics.md, "Create-time checks"), so the CLI and the server
+reject the same way, and it is what a restarted server uses to rebuild a stored job.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def _container(definition: dict[str, Any], catalog: ImageCatalog | None) -> Cont
 
 
 def run_spec(request: dict[str, Any], model: ModelSpec) -> RunSpec:
-    """Check a CreateTransformJob body (spec §4.2 items 2–4) and convert it."""
+    """Check a CreateTransformJob body and convert it.
+
+    The checks are items 2–4 of docs/semantics.md, "Create-time checks".
+    """
     _check_payload_budget(request)
     source = request["TransformInput"]["DataSource"]["S3DataSource"]
     if source["S3DataType"] not in _BATCH_DATA_TYPES:

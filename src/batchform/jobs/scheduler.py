@@ -3,9 +3,12 @@
 One background thread claims ``InProgress`` (and ``Stopping``) jobs whose lease is free or
 expired, up to the free slots, and runs each in a thread of its own
 (:func:`execution.run_job`). The same thread renews the leases of running jobs every
-``lease_s / 3``; a renewal refused (the lease expired and another server claimed the job)
-cancels that run. Several servers may share one database: the store's claim is atomic, so
-each job runs in one place at a time. Jobs beyond ``max_jobs`` wait, still ``InProgress``.
+``lease_s / 3``. A renewal refused (the lease expired and another server claimed the job)
+cancels that run, and so does a lease this server could not renew for ``lease_s`` (the
+database was unreachable): by then another server may have claimed the job, and this one must
+not go on as if it still held it. Several servers may share one database: the store's claim is
+atomic and every write of a run is fenced by its lease, so each job runs in one place at a
+time. Jobs beyond ``max_jobs`` wait, still ``InProgress``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import UTC, datetime
 from batchform.config import Settings
 from batchform.errors import ValidationError
 from batchform.jobs.execution import JobControl, run_job
-from batchform.jobs.records import JobRecord
+from batchform.jobs.records import ClaimedJob, Lease
 from batchform.jobs.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -32,8 +35,10 @@ STOP_TIMEOUT_S = 60.0
 
 @dataclass(slots=True)
 class _Running:
+    lease: Lease
     control: JobControl
     thread: threading.Thread
+    renewed_at: float  # time.monotonic() of the claim or the last successful renewal
 
 
 class Scheduler:
@@ -128,25 +133,31 @@ class Scheduler:
         if free <= 0 or self._stopping.is_set():
             return
         claimed = self._store.claim(self._owner, lease_s=self._lease_s, now=_now(), limit=free)
-        for record in claimed:
-            self._launch(record)
+        for job in claimed:
+            self._launch(job)
 
-    def _launch(self, record: JobRecord) -> None:
+    def _launch(self, job: ClaimedJob) -> None:
         control = JobControl()
+        name = job.lease.name
         thread = threading.Thread(
-            target=self._run, args=(record, control), name=f"job-{record.name}", daemon=True
+            target=self._run, args=(job, control), name=f"job-{name}", daemon=True
         )
         with self._lock:
-            self._running[record.name] = _Running(control, thread)
-        logger.info("scheduler %s: running transform job %s", self._owner, record.name)
+            self._running[name] = _Running(job.lease, control, thread, time.monotonic())
+        logger.info(
+            "scheduler %s: running transform job %s (lease generation %d)",
+            self._owner,
+            name,
+            job.lease.generation,
+        )
         thread.start()
 
-    def _run(self, record: JobRecord, control: JobControl) -> None:
+    def _run(self, job: ClaimedJob, control: JobControl) -> None:
         try:
-            run_job(self._store, self._settings, record, owner=self._owner, control=control)
+            run_job(self._store, self._settings, job, control)
         finally:
             with self._lock:
-                self._running.pop(record.name, None)
+                self._running.pop(job.lease.name, None)
             self._wake.set()  # a slot is free: claim the next job now
 
     def _renew_if_due(self) -> None:
@@ -156,12 +167,17 @@ class Scheduler:
         with self._lock:
             running = dict(self._running)
         for name, job in running.items():
+            attempted = time.monotonic()
             try:
-                renewed = self._store.renew(name, self._owner, lease_s=self._lease_s, now=_now())
-            except Exception:  # the database is unreachable: keep running, retry next time
+                renewed = self._store.renew(job.lease, lease_s=self._lease_s, now=_now())
+            except Exception:  # the database is unreachable: retry next time, for a while
                 logger.exception("scheduler %s: could not renew the lease of %s", self._owner, name)
-                continue
-            if not renewed:
+                if attempted - job.renewed_at < self._lease_s:
+                    continue
+                renewed = False  # the lease has expired by now: another server may hold it
+            if renewed:
+                job.renewed_at = attempted
+            else:
                 logger.warning("scheduler %s: lease of %s lost; cancelling it", self._owner, name)
                 job.control.lose_lease()
 

@@ -4,8 +4,12 @@ The same tables serve SQLite and PostgreSQL (SQLAlchemy Core). Names are keyed b
 lower-cased form (``name_key``): the primary key is what makes a name unique, so a duplicate
 is refused by the database, never by check-then-insert. Timestamps are epoch seconds in
 double-precision columns, so milliseconds survive on both databases, and come back as
-UTC-aware datetimes; requests are JSON text. A job's progress counts, its lease and its log
-sequence counter live on the job row, so each of them is changed by one single-row UPDATE.
+UTC-aware datetimes; requests are JSON text. A job's lease (owner, expiry, generation) and
+its log sequence counter live on the job row, so each is changed by one single-row UPDATE; its
+progress lives on the rows of its objects, one per input object, and is summed when asked.
+
+These tables are the head of the schema history in ``migrations/``: a change to them is a new
+revision there too (a test compares the two).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import sqlalchemy as sa
 
 from batchform.errors import InternalError, ValidationError
 from batchform.jobs.names import name_key
-from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ModelRecord, Progress
+from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ModelRecord, ObjectRecord
+from batchform.runner.progress import ObjectState
+from batchform.runner.result import FAILURE_REASON_MAX_CHARS
 
 NAME_CHARS = 63  # ModelName / TransformJobName maximum length
 ARN_CHARS = 2048
 STATUS_CHARS = 16
-FAILURE_REASON_CHARS = 1024  # DescribeTransformJob.FailureReason maximum length
+STATE_CHARS = 16
 OWNER_CHARS = 255
 STREAM_CHARS = 255
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -56,26 +62,33 @@ jobs = sa.Table(
     sa.Column("last_modified_time", sa.Double, nullable=False),
     sa.Column("start_time", sa.Double),
     sa.Column("end_time", sa.Double),
-    sa.Column("failure_reason", sa.String(FAILURE_REASON_CHARS)),
-    sa.Column("objects_total", sa.BigInteger, nullable=False, default=0),
-    sa.Column("objects_done", sa.BigInteger, nullable=False, default=0),
-    sa.Column("objects_failed", sa.BigInteger, nullable=False, default=0),
-    sa.Column("records_done", sa.BigInteger, nullable=False, default=0),
-    sa.Column("bytes_done", sa.BigInteger, nullable=False, default=0),
-    sa.Column("bytes_total", sa.BigInteger),
+    sa.Column("failure_reason", sa.String(FAILURE_REASON_MAX_CHARS)),
     sa.Column("lease_owner", sa.String(OWNER_CHARS)),
     sa.Column("lease_expires", sa.Double),
     sa.Column("log_seq", sa.BigInteger, nullable=False, default=0),  # last seq handed out
+    # Grows with every claim: a write that names an older generation is refused (fencing).
+    sa.Column("lease_generation", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_transform_jobs_creation", "creation_time", "name_key"),
     sa.Index("ix_transform_jobs_status", "status", "creation_time", "name_key"),
 )
 
-published = sa.Table(
-    "transform_job_published",
+objects = sa.Table(
+    "transform_job_objects",
     metadata,
     sa.Column("job_key", sa.String(NAME_CHARS), sa.ForeignKey(jobs.c.name_key), primary_key=True),
     sa.Column("relative", sa.Text, primary_key=True),
+    sa.Column("ordinal", sa.BigInteger, nullable=False),
+    sa.Column("source_uri", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("instance", sa.Integer, nullable=False),
     sa.Column("output_uri", sa.Text, nullable=False),
+    sa.Column("state", sa.String(STATE_CHARS), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("records", sa.BigInteger, nullable=False),
+    sa.Column("bytes_read", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Double),
+    sa.Column("failure_reason", sa.String(FAILURE_REASON_MAX_CHARS)),
+    sa.Index("ix_transform_job_objects_order", "job_key", "ordinal"),
 )
 
 logs = sa.Table(
@@ -164,7 +177,6 @@ def model_record(row: sa.Row[Any]) -> ModelRecord:
 
 def job_row(record: JobRecord) -> dict[str, Any]:
     """The ``transform_jobs`` row of a new job (no lease, no log lines yet)."""
-    progress = record.progress
     return {
         "name_key": name_key(record.name),
         "name": record.name,
@@ -177,13 +189,8 @@ def job_row(record: JobRecord) -> dict[str, Any]:
         "start_time": epoch_or_none(record.start_time),
         "end_time": epoch_or_none(record.end_time),
         "failure_reason": record.failure_reason,
-        "objects_total": progress.objects_total,
-        "objects_done": progress.objects_done,
-        "objects_failed": progress.objects_failed,
-        "records_done": progress.records_done,
-        "bytes_done": progress.bytes_done,
-        "bytes_total": progress.bytes_total,
         "log_seq": 0,
+        "lease_generation": 0,
     }
 
 
@@ -199,14 +206,23 @@ def job_record(row: sa.Row[Any]) -> JobRecord:
         start_time=_time_or_none(row.start_time),
         end_time=_time_or_none(row.end_time),
         failure_reason=row.failure_reason,
-        progress=Progress(
-            objects_total=row.objects_total,
-            objects_done=row.objects_done,
-            objects_failed=row.objects_failed,
-            records_done=row.records_done,
-            bytes_done=row.bytes_done,
-            bytes_total=row.bytes_total,
-        ),
+    )
+
+
+def object_record(row: sa.Row[Any]) -> ObjectRecord:
+    return ObjectRecord(
+        relative=row.relative,
+        ordinal=row.ordinal,
+        source_uri=row.source_uri,
+        size_bytes=row.size_bytes,
+        instance=row.instance,
+        output_uri=row.output_uri,
+        state=ObjectState(row.state),
+        attempts=row.attempts,
+        records=row.records,
+        bytes_read=row.bytes_read,
+        seconds=row.seconds,
+        failure_reason=row.failure_reason,
     )
 
 

@@ -2,13 +2,12 @@
 
 One method per operation, taking the (shape-validated) request body or name and returning
 records from ``jobs.records``; errors are ours (``ValidationError``, ``ResourceInUseError``) with
-the texts of spec §3–§7. The API layer only parses, calls one method and renders.
+the service's texts. The API layer only parses, calls one method and renders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +15,22 @@ from batchform.config import Settings
 from batchform.errors import StorageError, ValidationError
 from batchform.jobs.listing import DEFAULT_MAX_RESULTS, DEFAULT_SORT_BY, DEFAULT_SORT_ORDER
 from batchform.jobs.names import model_arn, transform_job_arn
-from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ModelRecord, Page
+from batchform.jobs.records import (
+    JobRecord,
+    JobStatus,
+    LogEntry,
+    ModelRecord,
+    ObjectState,
+    Page,
+    Progress,
+)
 from batchform.jobs.requests import model_spec, run_spec
+from batchform.jobs.run_records import ObjectPage
 from batchform.jobs.store import JobStore, job_name_taken
 from batchform.models.base import ModelSpec
 from batchform.models.images import ImageCatalog
-from batchform.runner.run import plan_run
 from batchform.runner.spec import RunSpec
+from batchform.storage.inputs import check_input
 
 
 def utcnow() -> datetime:
@@ -58,7 +66,7 @@ class JobService:
     # --- models -------------------------------------------------------------------------
 
     def create_model(self, request: dict[str, Any]) -> ModelRecord:
-        """CreateModel: check the containers (spec §3.1) and store the model."""
+        """CreateModel: check the containers and store the model."""
         model_spec(request, self._catalog())
         name = request["ModelName"]
         record = ModelRecord(
@@ -90,18 +98,27 @@ class JobService:
     # --- transform jobs -----------------------------------------------------------------
 
     def create_transform_job(self, request: dict[str, Any]) -> JobRecord:
-        """CreateTransformJob: the create-time checks of spec §4.2, in order, then store it.
+        """CreateTransformJob: the create-time checks (docs/semantics.md, "Create-time checks"),
+        in the service's order, then store it.
 
-        The input is listed before the job is stored, so a job without input is never stored;
-        the scheduler is woken once it is.
+        The request is converted once. Checks of the request itself (payload budget,
+        S3DataType, filters) come before the model's existence, as on the service; the input
+        is checked to name at least one object (one listing call) before the job is stored,
+        so a job without input is never stored; the scheduler is woken once it is.
         """
         model_name = request["ModelName"]
-        # Items 2–4 (payload budget, S3DataType, filters) do not depend on the model.
-        checked = run_spec(request, ModelSpec(name=model_name, containers=()))
         model = self._store.get_model(model_name)
+        containers, model_problem = ModelSpec(name=model_name, containers=()), None
+        if model is not None:
+            try:  # its image may have been unregistered since CreateModel
+                containers = model_spec(model.request, self._catalog())
+            except ValidationError as exc:
+                model_problem = exc
+        spec = run_spec(request, containers)  # the request's own checks come first
         if model is None:
             raise self._model_not_found(model_name)
-        spec = replace(checked, model=model_spec(model.request, self._catalog()))
+        if model_problem is not None:
+            raise model_problem
         record = self._new_job(request, model)
         if self._store.get_job(record.name) is not None:  # early answer; the insert decides
             raise job_name_taken(record.arn)
@@ -142,9 +159,24 @@ class JobService:
             f"{record.status.value}."
         )
 
-    def job_progress(self, name: str) -> JobRecord:
-        """The job with its progress counts (for the CLI's progress endpoint)."""
-        return self.describe_transform_job(name)
+    def job_progress(self, name: str) -> tuple[JobRecord, Progress]:
+        """The job and its progress, summed over its objects (the progress endpoint)."""
+        record = self.describe_transform_job(name)
+        return record, self._store.job_progress(name)
+
+    def list_job_objects(
+        self,
+        name: str,
+        *,
+        state: ObjectState | None = None,
+        max_results: int = 100,
+        next_token: str | None = None,
+    ) -> ObjectPage:
+        """One page of the job's objects and their state, in input order."""
+        self.describe_transform_job(name)
+        return self._store.list_objects(
+            name, state=state, max_results=max_results, next_token=next_token
+        )
 
     def read_job_logs(self, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogEntry]:
         """The job's log lines after ``after_seq``, in order; unknown job → ValidationError."""
@@ -237,9 +269,9 @@ def _page_arguments(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_input(spec: RunSpec) -> None:
-    """Spec §4.2 item 7: the input names at least one object (plan_run says so otherwise)."""
+    """Item 7 of "Create-time checks": the input names at least one object."""
     try:
-        plan_run(spec)
+        check_input(spec.input_uri, spec.data_type)
     except StorageError as exc:  # e.g. access denied: the caller can act on it
         raise ValidationError(
             f"Could not list the input data source {spec.input_uri!r}: {exc.message}"

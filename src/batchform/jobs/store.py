@@ -1,57 +1,48 @@
-"""The job store: models, transform jobs, leases, progress and logs in one SQL database.
+"""The job store: models, transform jobs, leases, and (through ``RunRecords``) what runs record.
 
 SQLAlchemy Core over SQLite (WAL, in ``$BATCHFORM_HOME``) or PostgreSQL (``postgresql+psycopg``);
-one Engine, shared by the API threads and the scheduler, and short transactions. Every decision
-that two writers could race on is taken by the database: a name is unique by its primary key,
-a status change and a lease are compare-and-set UPDATEs (``... WHERE status = ?``), whose row
-count says who won. SQLite write transactions start with ``BEGIN IMMEDIATE`` so they queue on
-the busy timeout instead of failing when a concurrent writer upgrades first.
+one Engine, shared by the API threads and the scheduler, and short transactions (see
+``jobs.database`` for how races and fencing are decided). The schema is brought up to date by
+``create_schema`` with the revisions of ``jobs/migrations``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from batchform.config import Settings
-from batchform.errors import (
-    InternalError,
-    ResourceInUseError,
-    ResourceNotFoundError,
-    ValidationError,
-)
-from batchform.jobs import schema
+from batchform.errors import InternalError, ResourceInUseError, ValidationError
+from batchform.jobs import migrate, schema
+from batchform.jobs.database import lease_clause
 from batchform.jobs.listing import JOB_SORT_KEYS, MODEL_SORT_KEYS, Filters, PageRequest, fetch_page
 from batchform.jobs.names import name_key
 from batchform.jobs.records import (
     TRANSITIONS,
+    ClaimedJob,
     JobRecord,
     JobStatus,
-    LogEntry,
+    Lease,
     ModelRecord,
     Page,
 )
+from batchform.jobs.run_records import RunRecords
+from batchform.runner.result import truncate
 
 DATABASE_FILE = "batchform.db"
 _CLAIMABLE = (JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value)
 _CLAIM_BATCH = 16
 _SCHEMA_LOCK_ID = 0x62_66_6F_72_6D  # any constant: the PostgreSQL advisory lock of create_schema
-_TRUNCATED = "..."
 
 jobs, models = schema.jobs, schema.models
 
 
-class JobStore:
+class JobStore(RunRecords):
     """Models, transform jobs and everything recorded while jobs run (thread-safe)."""
-
-    def __init__(self, url: str) -> None:
-        self._engine = schema.create_engine(url)
 
     @classmethod
     def for_settings(cls, settings: Settings, database_url: str | None = None) -> JobStore:
@@ -62,14 +53,11 @@ class JobStore:
         return cls(f"sqlite:///{settings.home / DATABASE_FILE}")
 
     def create_schema(self) -> None:
-        """Create the missing tables (idempotent, even for several servers starting at once)."""
+        """Create or upgrade the tables (idempotent, even for several servers starting at once)."""
         with self._write() as conn:
-            if conn.dialect.name == "postgresql":  # CREATE TABLE IF NOT EXISTS races otherwise
+            if conn.dialect.name == "postgresql":  # SQLite's write lock serialises by itself
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_ID)))
-            schema.metadata.create_all(conn)
-
-    def close(self) -> None:
-        self._engine.dispose()
+            migrate.upgrade(conn)
 
     # --- models -------------------------------------------------------------------------
 
@@ -172,12 +160,14 @@ class JobStore:
         *,
         now: datetime,
         failure_reason: str | None = None,
+        lease: Lease | None = None,
     ) -> bool:
         """Move the job from ``from_`` to ``to`` if it is still in ``from_``; True iff it moved.
 
         Only the pairs of ``records.TRANSITIONS`` exist (else InternalError). Sets
         LastModifiedTime, TransformEndTime on a terminal status, and the FailureReason
-        (cut to 1024 characters) when given.
+        (cut to 1024 characters) when given. With ``lease`` (a running job's own change) it
+        moves only while that lease is current.
         """
         if (from_, to) not in TRANSITIONS:
             raise InternalError(f"illegal transform job transition {from_.value} -> {to.value}")
@@ -185,26 +175,22 @@ class JobStore:
         if to.terminal:
             values["end_time"] = schema.epoch(now)
         if failure_reason is not None:
-            values["failure_reason"] = _truncate(failure_reason, schema.FAILURE_REASON_CHARS)
-        return self._update_job(name, values, jobs.c.status == from_.value) == 1
-
-    def mark_started(self, name: str, now: datetime) -> None:
-        """Record TransformStartTime, once: a resumed job keeps its first start time."""
-        started = self._update_job(
-            name, {"start_time": schema.epoch(now)}, jobs.c.start_time.is_(None)
-        )
-        if started == 0:
-            self._require_job(name)
+            values["failure_reason"] = truncate(failure_reason)
+        where = [jobs.c.status == from_.value]
+        if lease is not None:
+            where.append(lease_clause(lease))
+        return self._update_job(name, values, *where) == 1
 
     # --- scheduling ---------------------------------------------------------------------
 
     def claim(
         self, owner: str, *, lease_s: float, now: datetime, limit: int = 1
-    ) -> list[JobRecord]:
+    ) -> list[ClaimedJob]:
         """Lease up to ``limit`` InProgress/Stopping jobs whose lease is free or expired.
 
-        Oldest first. Each job is taken by a compare-and-set on its lease, so when several
-        owners claim at once every job goes to exactly one of them; only jobs won are returned.
+        Oldest first. Each job is taken by a compare-and-set on its lease, which also moves the
+        lease to a new generation, so when several owners claim at once every job goes to
+        exactly one of them, and the writes of an earlier holder are refused from then on.
         """
         now_s, won = schema.epoch(now), list[str]()
         after: tuple[float, str] | None = None
@@ -220,13 +206,18 @@ class JobStore:
             return []
         with self._read() as conn:
             rows = conn.execute(sa.select(jobs).where(jobs.c.name_key.in_(won))).all()
-        records = {row.name_key: schema.job_record(row) for row in rows}
-        return [records[key] for key in won]
+        claimed = {
+            row.name_key: ClaimedJob(
+                schema.job_record(row), Lease(row.name, owner, row.lease_generation)
+            )
+            for row in rows
+        }
+        return [claimed[key] for key in won]
 
-    def renew(self, name: str, owner: str, *, lease_s: float, now: datetime) -> bool:
-        """Extend ``owner``'s lease; False if the job is no longer leased to ``owner``."""
+    def renew(self, lease: Lease, *, lease_s: float, now: datetime) -> bool:
+        """Extend ``lease``; False if it is no longer the job's current lease."""
         values = {"lease_expires": schema.epoch(now) + lease_s}
-        return self._update_job(name, values, jobs.c.lease_owner == owner) == 1
+        return self._update_job(lease.name, values, lease_clause(lease)) == 1
 
     def release_owned(self, owner: str) -> int:
         """Give up every lease ``owner`` holds (a restarted server taking its jobs back at once)."""
@@ -235,114 +226,18 @@ class JobStore:
             result = conn.execute(sa.update(jobs).where(jobs.c.lease_owner == owner).values(values))
         return int(result.rowcount or 0)
 
-    def release(self, name: str, owner: str) -> None:
-        """Give the lease up, if ``owner`` still holds it."""
+    def release(self, lease: Lease) -> None:
+        """Give the lease up, if it is still the job's current lease."""
         values = {"lease_owner": None, "lease_expires": None}
-        self._update_job(name, values, jobs.c.lease_owner == owner)
-
-    # --- progress, resume, logs ---------------------------------------------------------
-
-    def set_totals(self, name: str, *, objects_total: int, bytes_total: int | None) -> None:
-        values = {"objects_total": objects_total, "bytes_total": bytes_total}
-        if self._update_job(name, values) == 0:
-            raise _no_job(name)
-
-    def record_progress(
-        self,
-        name: str,
-        *,
-        records: int = 0,
-        bytes_: int = 0,
-        objects_done: int = 0,
-        objects_failed: int = 0,
-    ) -> None:
-        """Add to the job's counts (increments, so concurrent reporters never lose updates)."""
-        increments = {
-            "records_done": records,
-            "bytes_done": bytes_,
-            "objects_done": objects_done,
-            "objects_failed": objects_failed,
-        }
-        values = {column: jobs.c[column] + n for column, n in increments.items() if n}
-        if values and self._update_job(name, values) == 0:
-            raise _no_job(name)
-
-    def record_published(self, name: str, relative: str, output_uri: str) -> None:
-        """Remember that the output of input ``relative`` is published (idempotent)."""
-        row = {"job_key": name_key(name), "relative": relative, "output_uri": output_uri}
-        statement = self._insert_ignoring_duplicates(schema.published).values(row)
-        try:
-            with self._write() as conn:
-                conn.execute(statement)
-        except sa.exc.IntegrityError as exc:  # the foreign key: no such job
-            raise _no_job(name) from exc
-
-    def published(self, name: str) -> set[str]:
-        """Relative names of the inputs whose output is already published."""
-        table = schema.published
-        query = sa.select(table.c.relative).where(table.c.job_key == name_key(name))
-        with self._read() as conn:
-            return set(conn.execute(query).scalars())
-
-    def append_logs(self, name: str, entries: Sequence[tuple[datetime, int, str, str]]) -> None:
-        """Append ``(time, instance, stream, text)`` lines with the job's next sequence numbers.
-
-        The counter on the job row is advanced by one UPDATE in the same transaction as the
-        insert, so concurrent writers get disjoint, increasing ranges.
-        """
-        if not entries:
-            return
-        bump = (
-            sa.update(jobs)
-            .where(jobs.c.name_key == name_key(name))
-            .values(log_seq=jobs.c.log_seq + len(entries))
-            .returning(jobs.c.log_seq)
-        )
-        with self._write() as conn:
-            last = conn.execute(bump).scalar()
-            if last is None:
-                raise _no_job(name)
-            first = last - len(entries) + 1
-            rows = [schema.log_row(name, first + i, entry) for i, entry in enumerate(entries)]
-            conn.execute(sa.insert(schema.logs), rows)
-
-    def read_logs(self, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogEntry]:
-        """Up to ``limit`` log lines with ``seq > after_seq``, in order."""
-        table = schema.logs
-        query = (
-            sa.select(table)
-            .where(table.c.job_key == name_key(name), table.c.seq > after_seq)
-            .order_by(table.c.seq)
-            .limit(limit)
-        )
-        with self._read() as conn:
-            return [schema.log_entry(row) for row in conn.execute(query)]
+        self._update_job(lease.name, values, lease_clause(lease))
 
     # --- helpers ------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with _translated(), self._engine.connect() as conn:
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with _translated(), self._engine.connect() as conn:
-            conn.execution_options(**{schema.WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
 
     def _update_job(self, name: str, values: Mapping[str, Any], *where: Any) -> int:
         """UPDATE the job row (if it matches ``where``); the number of rows changed (0 or 1)."""
         statement = sa.update(jobs).where(jobs.c.name_key == name_key(name), *where)
         with self._write() as conn:
             return conn.execute(statement.values(dict(values))).rowcount
-
-    def _require_job(self, name: str) -> None:
-        query = sa.select(jobs.c.name_key).where(jobs.c.name_key == name_key(name))
-        with self._read() as conn:
-            if conn.execute(query).first() is None:
-                raise _no_job(name)
 
     def _claim_candidates(
         self, now_s: float, after: tuple[float, str] | None
@@ -364,33 +259,22 @@ class JobStore:
         statement = (
             sa.update(jobs)
             .where(jobs.c.name_key == key, _lease_free(now_s))
-            .values(lease_owner=owner, lease_expires=expires_s)
+            .values(
+                lease_owner=owner,
+                lease_expires=expires_s,
+                lease_generation=jobs.c.lease_generation + 1,
+            )
         )
         with self._write() as conn:
             return conn.execute(statement).rowcount == 1
 
-    def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
-
 
 def job_name_taken(arn: str) -> ResourceInUseError:
-    """The error of CreateTransformJob with a name already used (spec §4.2 item 6)."""
+    """The error of a taken name (docs/semantics.md, "Create-time checks", item 6)."""
     return ResourceInUseError(
         "Transform job names must be unique within an AWS account and region, and a "
         f"transform job with this name already exists ({arn})"
     )
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Database failures other than constraint violations become InternalError."""
-    try:
-        yield
-    except sa.exc.IntegrityError:
-        raise  # the caller knows which constraint it means
-    except sa.exc.SQLAlchemyError as exc:
-        raise InternalError(f"job store: database operation failed: {exc}") from exc
 
 
 def _lease_free(now_s: float) -> sa.ColumnElement[bool]:
@@ -398,11 +282,3 @@ def _lease_free(now_s: float) -> sa.ColumnElement[bool]:
         jobs.c.status.in_(_CLAIMABLE),
         sa.or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires < now_s),
     )
-
-
-def _no_job(name: str) -> ResourceNotFoundError:
-    return ResourceNotFoundError(f"job store: no transform job named {name!r}")
-
-
-def _truncate(text: str, max_chars: int) -> str:
-    return text if len(text) <= max_chars else text[: max_chars - len(_TRUNCATED)] + _TRUNCATED

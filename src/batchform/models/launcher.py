@@ -1,9 +1,9 @@
 """Start and stop a local process that serves the container contract.
 
 batchform runs "containers" without Docker: an image registered as a ``command`` is a process
-on this host that serves ``/ping``, ``/execution-parameters`` and ``/invocations`` (spec §8.3)
-on ``127.0.0.1:$SAGEMAKER_BIND_TO_PORT``. It cannot see ``/opt/ml/model``, so the conventions
-are:
+on this host that serves ``/ping``, ``/execution-parameters`` and ``/invocations`` on
+``127.0.0.1:$SAGEMAKER_BIND_TO_PORT`` (docs/semantics.md, "Model containers"). It cannot see
+``/opt/ml/model``, so the conventions are:
 
 * ``SM_MODEL_DIR`` holds the absolute path of the unpacked ``ModelDataUrl`` (what a container
   finds in ``/opt/ml/model``); a command written for a real image reads it instead of the
@@ -17,7 +17,8 @@ are:
   program expects it).
 
 The process starts in its own process group, so :meth:`ContainerProcess.stop` reaches every
-process it spawned (model-server workers), and writes stdout and stderr to the job's log file.
+process it spawned (model-server workers). Its stdout and stderr go, line by line, to a log
+file and to a callback (an instance turns them into the job's log stream).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import random
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,8 @@ from types import TracebackType
 from batchform.errors import InternalError, ModelLoadError
 
 DEFAULT_GRACE_S = 30.0
+MAX_LINE_BYTES = 1024 * 1024
+READER_JOIN_S = 5.0  # for the output reader to pass on the last lines after the group died
 _PORT_RANGE_FIRST, _PORT_RANGE_LAST = 20000, 32000  # below Linux's ephemeral 32768-60999
 _PORT_RANGE_ATTEMPTS = 50
 
@@ -81,8 +85,9 @@ def command_environment(
     """The container environment of a command: ``environment`` plus where to listen and load.
 
     ``environment`` is what the container gets under SageMaker (model env < ``SAGEMAKER_*`` <
-    job env, spec §8.2); this adds ``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_SAFE_PORT_RANGE``
-    (``"first-last"``, inclusive) and ``SM_MODEL_DIR``.
+    job env); this adds ``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_SAFE_PORT_RANGE``
+    (``"first-last"``, inclusive) and ``SM_MODEL_DIR`` (docs/semantics.md, "Parameters and
+    environment").
     """
     env = dict(environment)
     env["SAGEMAKER_BIND_TO_PORT"] = str(port)
@@ -99,7 +104,8 @@ class ContainerProcess:
     ``inherit_env`` (the default) it is laid over this process's environment, which plays the
     part of the image's own ``ENV`` (``PATH``, virtualenvs); ``PYTHONUNBUFFERED=1`` is added
     unless set, as SageMaker's Python images do, so log lines appear as they are written.
-    stdout and stderr are appended to ``log_path``. Use as a context manager, or call
+    stdout and stderr are appended to ``log_path`` and each line is handed to ``on_line``
+    (from a reader thread) as it arrives. Use as a context manager, or call
     :meth:`start` and then :meth:`stop` (or :meth:`astop` from async code).
     """
 
@@ -110,6 +116,7 @@ class ContainerProcess:
         env: Mapping[str, str],
         cwd: Path,
         log_path: Path,
+        on_line: Callable[[str], None] | None = None,
         inherit_env: bool = True,
     ) -> None:
         if not argv:
@@ -119,7 +126,9 @@ class ContainerProcess:
         self._env.setdefault("PYTHONUNBUFFERED", "1")
         self._cwd = cwd
         self._log_path = log_path
+        self._on_line = on_line
         self._popen: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
         self._stopped = False
 
     @property
@@ -140,22 +149,36 @@ class ContainerProcess:
         """Start the command; ``ModelLoadError`` if it cannot be executed."""
         if self._popen is not None:
             raise InternalError(f"{self._argv[0]} was already started")
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._log_path.open("a", buffering=1, encoding="utf-8") as log:
-            log.write(f"{_now()} [batchform] starting {self._argv} in {self._cwd}\n")
-            try:
-                self._popen = subprocess.Popen(
-                    self._argv,
-                    env=self._env,
-                    cwd=self._cwd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: stop() reaches workers
-                )
-            except OSError as exc:
-                log.write(f"{_now()} [batchform] could not start: {exc}\n")
-                raise ModelLoadError(f"Could not start model command {self._argv}: {exc}") from exc
+        self._note(f"starting {self._argv} in {self._cwd}")
+        try:
+            self._popen = subprocess.Popen(
+                self._argv,
+                env=self._env,
+                cwd=self._cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() reaches workers
+            )
+        except OSError as exc:
+            self._note(f"could not start: {exc}")
+            raise ModelLoadError(f"Could not start model command {self._argv}: {exc}") from exc
+        self._reader = threading.Thread(
+            target=self._forward_output, name=f"log-{self._argv[0]}", daemon=True
+        )
+        self._reader.start()
+
+    def _forward_output(self) -> None:
+        """Copy the command's output, line by line, to the log file and to ``on_line``."""
+        assert self._popen is not None and self._popen.stdout is not None
+        with self._popen.stdout as output, self._log_path.open("ab") as log:
+            # Ends when every process of the group has closed the pipe; a longer line is
+            # passed on in pieces rather than held whole in memory.
+            while raw := output.readline(MAX_LINE_BYTES):
+                log.write(raw)
+                log.flush()
+                if self._on_line is not None:
+                    self._on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
 
     def wait(self, timeout_s: float) -> int | None:
         """The exit status once the command ends, or None if it still runs after ``timeout_s``."""
@@ -183,6 +206,8 @@ class ContainerProcess:
                 popen.wait(timeout=grace_s)
         _signal_group(popen.pid, signal.SIGKILL)
         returncode = popen.wait()
+        if self._reader is not None:  # the pipe closes once the whole group is gone
+            self._reader.join(READER_JOIN_S)
         how = "had exited" if already_ended else "stopped"
         self._note(f"model process {how} (exit status {returncode})")
         return returncode
@@ -204,8 +229,12 @@ class ContainerProcess:
         self.stop()
 
     def _note(self, text: str) -> None:
+        """A line of ours about the process, in its log beside its own output."""
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("a", buffering=1, encoding="utf-8") as log:
             log.write(f"{_now()} [batchform] {text}\n")
+        if self._on_line is not None:
+            self._on_line(f"[batchform] {text}")
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

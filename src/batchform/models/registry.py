@@ -1,9 +1,16 @@
-"""The image registry: a container's ``Image`` → a built-in runtime, and opening a model.
+"""What a container's ``Image`` names, and opening a model for one instance.
 
-An image resolves by its repository name, either written alone (``xgboost``,
+:func:`open_model` opens every container of a model: an image registered in the user's
+``images.toml`` (:class:`~batchform.models.images.ImageCatalog`; it takes precedence) is
+started as a ``command`` or called at its ``url`` over the container contract; any other image
+must name a built-in runtime, which loads in this process. Several containers form a serial
+:class:`~batchform.models.pipeline.PipelineModel`.
+
+A built-in runtime is named by its repository name, either written alone (``xgboost``,
 ``sklearn:1.2-1``) or as a SageMaker ECR URI in any account, region and tag
 (``683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1``). Images hosted
-anywhere else are not built-in runtimes. Adding a runtime is one row of :data:`IMAGES`.
+anywhere else are not built-in runtimes; they run once registered (``batchform images add``).
+Adding a runtime is a factory function and one row of :data:`IMAGES`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from batchform.models.images import ImageCatalog, unknown_image_hint
 from batchform.models.inprocess import InProcessModel
 from batchform.models.pipeline import PipelineModel
 from batchform.models.runtimes import Runtime, RuntimeFactory
-from batchform.models.user_images import ContainerSetting, open_user_image
+from batchform.models.user_images import ContainerSetting, LogCallback, open_user_image
 
 DEFAULT_INVOCATION_TIMEOUT_S = 600.0
 _ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
@@ -127,6 +134,7 @@ async def open_model(
     catalog: ImageCatalog | None = None,
     log_dir: Path | None = None,
     invocation_timeout_s: float = DEFAULT_INVOCATION_TIMEOUT_S,
+    on_log: LogCallback | None = None,
 ) -> Model:
     """Open ``spec``'s model for one instance, ready to invoke.
 
@@ -134,7 +142,8 @@ async def open_model(
     (``command``) or called (``url``) over the container contract; several containers form a
     serial pipeline. ``environment`` (the ``SAGEMAKER_*`` variables and the job's Environment)
     is laid over each container's own Environment. Artifacts are fetched into ``cache_dir``;
-    command output goes to ``<log_dir>/<container>.log``. Raises ``ValidationError`` for an
+    command output goes to ``<log_dir>/<container>.log`` and, line by line, to
+    ``on_log(container name, line)``. Raises ``ValidationError`` for an
     unknown image and ``ModelLoadError`` when loading or starting fails.
     """
     if not spec.containers:
@@ -151,6 +160,7 @@ async def open_model(
                 log_dir=log_dir or cache_dir.parent / "logs",
                 invocation_timeout_s=invocation_timeout_s,
                 in_pipeline=in_pipeline,
+                on_log=on_log,
             )
             models.append(await _open_container(container, setting, catalog))
     except BaseException:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -20,6 +20,7 @@ from batchform.models.launcher import (
 )
 
 LOOPBACK = "127.0.0.1"
+LogCallback = Callable[[str, str], None]
 SAFE_PORTS = 8
 
 
@@ -28,11 +29,13 @@ class ContainerSetting:
     """Where and how one container of an instance runs."""
 
     name: str  # ContainerHostname, or a positional name; names the log file too
-    environment: Mapping[str, str]  # model env < SAGEMAKER_* < job env (spec §8.2)
+    # model env < SAGEMAKER_* < job env (docs/semantics.md, "Parameters and environment")
+    environment: Mapping[str, str]
     cache_dir: Path
     log_dir: Path
     invocation_timeout_s: float
     in_pipeline: bool
+    on_log: LogCallback | None = None  # (container name, line) for each line it writes
 
 
 async def open_user_image(
@@ -53,7 +56,8 @@ async def _start_command(
         fetch_model_data, container.model_data_url, setting.cache_dir
     )
     port = free_port(LOOPBACK)
-    # Pipeline containers may open extra ports; SageMaker tells them which (spec §8.6).
+    # Pipeline containers may open extra ports; SageMaker tells them which
+    # (docs/semantics.md, "Parameters and environment").
     safe_ports = free_port_range(SAFE_PORTS, LOOPBACK) if setting.in_pipeline else None
     env = command_environment(
         {**image.environment, **setting.environment},
@@ -63,8 +67,13 @@ async def _start_command(
     )
     # "$SAGEMAKER_BIND_TO_PORT" in a registered command means this container's port.
     argv = [Template(arg).safe_substitute(env) for arg in image.command]
+    on_log, name = setting.on_log, setting.name
     process = ContainerProcess(
-        argv, env=env, cwd=model_dir, log_path=setting.log_dir / f"{setting.name}.log"
+        argv,
+        env=env,
+        cwd=model_dir,
+        log_path=setting.log_dir / f"{name}.log",
+        on_line=None if on_log is None else lambda text: on_log(name, text),
     )
     await asyncio.to_thread(process.start)
     client = ContainerModel(

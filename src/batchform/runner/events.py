@@ -1,7 +1,8 @@
-"""What instances report while they run: progress counts, outcomes, log lines.
+"""What instances report while they run: objects starting and ending, progress, log lines.
 
 Events are small picklable values so they cross from instance processes to the parent over a
-queue; a ``ProgressSink`` (the CLI's progress bar, later the job store) consumes them.
+queue; a ``ProgressSink`` (the CLI's display, the job store's sink) consumes them, usually
+through a :class:`batchform.runner.progress.RunProgress` that keeps the counts.
 """
 
 from __future__ import annotations
@@ -9,20 +10,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+DATA_LOG_STREAM = "data-log"  # the stream of the data log; containers' streams are their names
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStarted:
+    """An instance began to read an object (once per attempt)."""
+
+    instance: int
+    object_index: int
+
 
 @dataclass(frozen=True, slots=True)
 class RecordsDone:
-    """A mini-batch of an object was answered and its output buffered."""
+    """Answers for ``records`` more records of an object were written.
+
+    ``input_bytes`` is how many more bytes of the object were read from its source (compressed
+    bytes for a gzip object), the one unit progress is measured in against the source's size.
+    """
 
     instance: int
     object_index: int
     records: int
-    payload_bytes: int
+    input_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectDone:
-    """An object's ``.out`` was published; ``relative`` is the input's relative name."""
+    """An object's ``.out`` was published; ``relative`` is the input's relative name.
+
+    The counts are the object's totals, so a consumer may take them as they are.
+    """
 
     instance: int
     object_index: int
@@ -49,13 +67,15 @@ class ObjectFailed:
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
-    """A data-log line (already formatted, without timestamp)."""
+    """A line of an instance's log: the data log (already formatted, without timestamp) or a
+    line a container wrote, with the container's name as ``stream``."""
 
     instance: int
     text: str
+    stream: str = DATA_LOG_STREAM
 
 
-Event = RecordsDone | ObjectDone | ObjectFailed | LogLine
+Event = ObjectStarted | RecordsDone | ObjectDone | ObjectFailed | LogLine
 
 
 class ProgressSink(Protocol):

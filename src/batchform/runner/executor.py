@@ -1,4 +1,4 @@
-"""Run a plan with one worker process per busy instance (spec §9.2).
+"""Run a plan with one worker process per busy instance (docs/semantics.md, "Instances").
 
 Each instance loads its own model copy and processes its objects; events come back over a
 queue and are handed to the sink in this process. A process that dies without saying goodbye
@@ -23,7 +23,8 @@ from pathlib import Path
 from batchform.runner.events import Event, ObjectFailed, ProgressSink
 from batchform.runner.instance import Instance, InstanceTask
 from batchform.runner.plan import Plan
-from batchform.runner.result import RunResult, Tally
+from batchform.runner.progress import RunProgress
+from batchform.runner.result import RunResult
 from batchform.runner.spec import MIB
 
 POLL_S = 0.1
@@ -80,7 +81,7 @@ class LocalExecutor:
         self._images_path = images_path
 
     def run(self, plan: Plan, *, cancel: CancelToken, progress: ProgressSink) -> RunResult:
-        tally = Tally(plan, progress)
+        counts = RunProgress(plan)
         events: Queue[Event | _Goodbye] = _CTX.Queue()
         processes: dict[int, ForkServerProcess] = {}
         for instance in plan.busy_instances:
@@ -101,20 +102,31 @@ class LocalExecutor:
             proc.start()
             processes[instance] = proc
         try:
-            _pump(plan, processes, events, tally)
+            _pump(processes, events, _Fanout(counts, progress))
         finally:
             for proc in processes.values():
                 if proc.is_alive():
                     proc.kill()
                 proc.join()
-        return tally.result(stopped=cancel.cancelled)
+        return counts.result(stopped=cancel.cancelled)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fanout:
+    """Events go to the run's own count first, then to the caller's sink."""
+
+    counts: RunProgress
+    sink: ProgressSink
+
+    def emit(self, event: Event) -> None:
+        self.counts.emit(event)
+        self.sink.emit(event)
 
 
 def _pump(
-    plan: Plan,
     processes: dict[int, ForkServerProcess],
     events: Queue[Event | _Goodbye],
-    tally: Tally,
+    fanout: _Fanout,
 ) -> None:
     """Forward events until every instance said goodbye or died."""
     waiting = set(processes)
@@ -130,23 +142,23 @@ def _pump(
                     continue
                 since = dead_since.setdefault(instance, loop_time)
                 if loop_time - since >= GOODBYE_GRACE_S:  # its last events had time to arrive
-                    _fail_unfinished(plan, instance, processes[instance].exitcode, tally)
+                    _fail_unfinished(instance, processes[instance].exitcode, fanout)
                     waiting.discard(instance)
             continue
         if isinstance(item, _Goodbye):
             waiting.discard(item.instance)
         else:
-            tally.emit(item)
+            fanout.emit(item)
 
 
-def _fail_unfinished(plan: Plan, instance: int, exitcode: int | None, tally: Tally) -> None:
+def _fail_unfinished(instance: int, exitcode: int | None, fanout: _Fanout) -> None:
     message = (
         f"instance {instance + 1} exited unexpectedly (exit code {exitcode}); "
         "the model process may have crashed or run out of memory"
     )
-    for obj in plan.for_instance(instance):
-        if obj.index not in tally.done and obj.index not in tally.failures:
-            tally.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
+    for obj in fanout.counts.plan.for_instance(instance):
+        if not fanout.counts.finished(obj.index):
+            fanout.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
 
 
 def _alive(pid: int) -> bool:

@@ -25,7 +25,14 @@ from batchform.models.base import Model
 from batchform.models.images import ImageCatalog
 from batchform.models.registry import open_model
 from batchform.runner.datalog import DataLog
-from batchform.runner.events import Event, LogLine, ObjectDone, ObjectFailed, RecordsDone
+from batchform.runner.events import (
+    Event,
+    LogLine,
+    ObjectDone,
+    ObjectFailed,
+    ObjectStarted,
+    RecordsDone,
+)
 from batchform.runner.invoke import failure_log_lines
 from batchform.runner.objects import ObjectTransformer
 from batchform.runner.params import batch_environment, resolve_params
@@ -91,9 +98,14 @@ class Instance:
             catalog=ImageCatalog(self._task.images_path),
             log_dir=self._log_dir,
             invocation_timeout_s=spec.invocation_timeout_s,
+            on_log=self._container_line,
         )
         await model.ping()
         return model
+
+    def _container_line(self, container: str, text: str) -> None:
+        """A line a container wrote: to the job's log stream named after the container."""
+        self._emit(LogLine(self._task.instance, text, stream=container))
 
     async def _run_objects(self, model: Model) -> None:
         params = resolve_params(self._task.spec, await model.execution_parameters())
@@ -131,9 +143,10 @@ class Instance:
     async def _one_object(self, obj: PlannedObject, tf: ObjectTransformer) -> None:
         instance = self._task.instance
 
-        def progress(records: int, payload_bytes: int) -> None:
-            self._emit(RecordsDone(instance, obj.index, records, payload_bytes))
+        def progress(records: int, input_bytes: int) -> None:
+            self._emit(RecordsDone(instance, obj.index, records, input_bytes))
 
+        self._emit(ObjectStarted(instance, obj.index))
         try:
             stats = await tf.transform(obj, progress)
         except asyncio.CancelledError:

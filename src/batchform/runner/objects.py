@@ -1,16 +1,17 @@
-"""One input object through the pipeline (spec §9.6): stream → gunzip → split → filter →
-mini-batches → ≤ MaxConcurrentTransforms invocations in flight → answers re-sequenced →
-join/OutputFilter → assemble → atomic publish of ``<key>.out``.
+"""One input object through the pipeline (docs/semantics.md, "Processing one object"):
+stream → gunzip → split → filter → mini-batches → ≤ MaxConcurrentTransforms invocations in
+flight → answers re-sequenced → join/OutputFilter → assemble → atomic publish of ``<key>.out``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from batchform.models.base import Model
 from batchform.runner.batch import Batch, iter_batches
@@ -31,7 +32,7 @@ PROGRESS_EVERY_S = 0.25
 @dataclass(frozen=True, slots=True)
 class ObjectStats:
     records: int
-    input_bytes: int
+    input_bytes: int  # read from the source: its size once the object is done
     output_bytes: int
 
 
@@ -39,10 +40,9 @@ class ObjectStats:
 class _Answer:
     output: bytes
     records: int
-    payload_bytes: int
 
 
-# Called with (records, payload_bytes) as answers are consumed, throttled.
+# Called with (records, input_bytes) more done as answers are consumed, throttled.
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -65,21 +65,24 @@ class ObjectTransformer:
 
     async def transform(self, obj: PlannedObject, progress: ProgressCallback) -> ObjectStats:
         """Publish ``obj``'s output, or raise (nothing is published) if any part fails."""
-        reader = await asyncio.to_thread(store_for(obj.source.uri).open_read, obj.source.uri)
+        source = await asyncio.to_thread(store_for(obj.source.uri).open_read, obj.source.uri)
+        reader = CountingReader(source)
         try:
-            batches = self._batches(reader)
+            batches = self._batches(cast(BinaryIO, reader))  # a binary stream in all but name
             out_store = store_for(obj.output)
             writer = await asyncio.to_thread(
                 out_store.open_write, obj.output, kms_key_id=self._spec.output_kms_key_id
             )
             try:
-                stats = await self._write_answers(batches, writer.write, progress)
+                stats = await self._write_answers(
+                    batches, writer.write, _Reporter(reader, progress)
+                )
                 await asyncio.to_thread(writer.commit)
             except BaseException:
                 writer.abort()
                 raise
         finally:
-            reader.close()
+            source.close()
         return stats
 
     def _batches(self, reader: BinaryIO) -> Iterator[Batch]:
@@ -95,34 +98,22 @@ class ObjectTransformer:
         )
 
     async def _write_answers(
-        self,
-        batches: Iterator[Batch],
-        write: Callable[[bytes], None],
-        progress: ProgressCallback,
+        self, batches: Iterator[Batch], write: Callable[[bytes], None], reporter: _Reporter
     ) -> ObjectStats:
         buffer = bytearray()
-        records = payload_bytes = output_bytes = 0
-        unreported = [0, 0]
-        last_report = time.monotonic()
+        records = output_bytes = 0
         async for answer in self._answers_in_order(batches):
             buffer += answer.output
             records += answer.records
-            payload_bytes += answer.payload_bytes
             output_bytes += len(answer.output)
-            unreported[0] += answer.records
-            unreported[1] += answer.payload_bytes
             if len(buffer) >= WRITE_CHUNK_BYTES:
                 await asyncio.to_thread(write, bytes(buffer))
                 buffer.clear()
-            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                progress(unreported[0], unreported[1])
-                unreported = [0, 0]
-                last_report = time.monotonic()
+            reporter.add(answer.records)
         if buffer:
             await asyncio.to_thread(write, bytes(buffer))
-        if unreported[0] or unreported[1]:
-            progress(unreported[0], unreported[1])
-        return ObjectStats(records, payload_bytes, output_bytes)
+        reporter.flush()
+        return ObjectStats(records, reporter.reader.bytes_read, output_bytes)
 
     async def _answers_in_order(self, batches: Iterator[Batch]) -> AsyncIterator[_Answer]:
         """Answers in input order with at most ``max_concurrent`` invocations in flight.
@@ -190,10 +181,10 @@ class ObjectTransformer:
         finally:  # the slot counts invocations in flight, not answers being assembled
             slot.release()
         output = await self._assemble(batch, body)
-        return _Answer(output, batch.record_count, len(batch.payload))
+        return _Answer(output, batch.record_count)
 
     async def _assemble(self, batch: Batch, body: bytes) -> bytes:
-        """Per-record join/OutputFilter when asked for, else AssembleWith (spec §11.2)."""
+        """Join/OutputFilter per record, else AssembleWith (docs/semantics.md, "Output")."""
         if self._processor.processes_output:
             single = self._params.batch_strategy is BatchStrategy.SINGLE_RECORD
             return await asyncio.to_thread(
@@ -202,6 +193,49 @@ class ObjectTransformer:
         if self._spec.assemble_with is AssembleWith.LINE and not body.endswith(b"\n"):
             return body + b"\n"
         return body
+
+
+class CountingReader(io.BufferedIOBase):
+    """Reads ``source`` and counts the bytes read: how far into the object the run is."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        super().__init__()
+        self._source = source
+        self.bytes_read = 0  # written by the reading thread; an int store is atomic
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._source.read(-1 if size is None else size)
+        self.bytes_read += len(data)
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+class _Reporter:
+    """Hands records answered and source bytes read to ``progress``, every PROGRESS_EVERY_S."""
+
+    def __init__(self, reader: CountingReader, progress: ProgressCallback) -> None:
+        self.reader = reader
+        self._progress = progress
+        self._records = 0
+        self._bytes_reported = 0
+        self._last = time.monotonic()
+
+    def add(self, records: int) -> None:
+        self._records += records
+        if time.monotonic() - self._last >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        read = self.reader.bytes_read
+        if self._records or read > self._bytes_reported:
+            self._progress(self._records, read - self._bytes_reported)
+        self._records, self._bytes_reported = 0, read
+        self._last = time.monotonic()
 
 
 class _Slot:

@@ -1,7 +1,8 @@
 """Plan a run: which input object goes to which instance, and where its output goes.
 
 A pure function of the listing, so it is unit-testable with a fake listing and is what progress
-counts against (spec §9.2: whole objects, sorted keys, object ``j`` to instance ``j mod N``).
+counts against. Whole objects in listing order, object ``j`` to instance ``j mod N``
+(docs/semantics.md, "Instances").
 
 A resumed job passes the relative names it already published as ``skip``: those objects stay
 in the plan (totals and indices count every object) but no instance runs them again.

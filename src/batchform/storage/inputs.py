@@ -1,4 +1,6 @@
-"""A transform job's input objects (spec §9.1) and the output name of each (§11.1).
+"""A transform job's input objects and the output name of each.
+
+See docs/semantics.md, "Input" and "Output".
 
 ``S3Prefix``: every object whose key starts with the prefix, as a plain string prefix.
 ``ManifestFile``: a JSON array, optionally led by ``{"prefix": "<uri>"}``, listing the objects.
@@ -53,6 +55,24 @@ def list_inputs(uri: str, data_type: str, *, field: str = INPUT_URI_FIELD) -> li
     return objects
 
 
+def check_input(uri: str, data_type: str, *, field: str = INPUT_URI_FIELD) -> None:
+    """Raise ValidationError unless the input names at least one object.
+
+    For ``S3Prefix`` this is one listing call that stops at the first object, however large
+    the input; a manifest is read and checked whole (it is what the job will run).
+    """
+    if data_type != "S3Prefix":
+        list_inputs(uri, data_type, field=field)
+        return
+    location = ObjectURI.parse(uri, field=field)
+    try:
+        first = next(iter(store_for(location).list(location)), None)
+    except ObjectNotFoundError as exc:  # no such bucket: the service answers the same way
+        raise ValidationError(_no_objects_message(location, uri)) from exc
+    if first is None:
+        raise ValidationError(_no_objects_message(location, uri))
+
+
 def output_uri_for(output_path: str, obj: InputObject) -> ObjectURI:
     """``<output_path>/<relative>.out``, with exactly one ``/`` between (none at a bucket root).
 
@@ -69,7 +89,7 @@ def output_uri_for(output_path: str, obj: InputObject) -> ObjectURI:
 
 
 def relative_name(prefix_key: str, key: str) -> str:
-    """The output-relevant name of ``key`` listed under ``prefix_key`` (spec §11.1).
+    """The output name of ``key`` listed under ``prefix_key`` (docs/semantics.md, "Output").
 
     The prefix and any leading ``/`` are cut; when the prefix is the whole key, the key's
     basename is used: ``in/`` + ``in/2024/a.csv`` → ``2024/a.csv``; ``data/part`` +

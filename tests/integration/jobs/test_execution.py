@@ -22,12 +22,19 @@ import xgboost as xgb
 from batchform.config import Settings
 from batchform.errors import InternalError
 from batchform.jobs import execution
-from batchform.jobs.execution import JobControl, StoreSink, run_job
-from batchform.jobs.records import JobRecord, JobStatus
+from batchform.jobs.execution import JobControl, planned_rows, run_job
+from batchform.jobs.records import ClaimedJob, JobStatus, Lease, ObjectState
+from batchform.jobs.run_records import ObjectUpdate
 from batchform.jobs.service import JobService
+from batchform.jobs.sink import StoreSink
 from batchform.jobs.store import JobStore
+from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.images import CommandImage, ImageCatalog
-from batchform.runner.events import LogLine, ObjectDone, ObjectFailed, RecordsDone
+from batchform.runner.events import LogLine, ObjectDone, ObjectFailed, ObjectStarted, RecordsDone
+from batchform.runner.plan import Plan, make_plan
+from batchform.runner.spec import RunSpec
+from batchform.storage.inputs import InputObject
+from batchform.storage.uri import ObjectURI
 from tests.artifacts import breast_cancer, csv_rows, xgboost_model_tar
 from tests.integration.jobs.conftest import job_record
 
@@ -192,10 +199,10 @@ def write_xgboost_inputs(directory: Path, parts: list[int]) -> list[list[str]]:
     return chunks
 
 
-def claim(store: JobStore, name: str, owner: str = OWNER) -> JobRecord:
+def claim(store: JobStore, name: str, owner: str = OWNER) -> ClaimedJob:
     """Claim ``name`` (the only claimable job of the test) as the scheduler would."""
     claimed = store.claim(owner, lease_s=60, now=now(), limit=10)
-    assert [record.name for record in claimed] == [name]
+    assert [job.record.name for job in claimed] == [name]
     return claimed[0]
 
 
@@ -246,21 +253,24 @@ def test_a_job_runs_to_completed_with_progress_published_objects_and_logs(
     service.create_model(xgboost_model(archive))
     service.create_transform_job(xgboost_job("scores", tmp_path / "in", tmp_path / "out"))
 
-    run_job(
-        sqlite_store, settings, claim(sqlite_store, "scores"), owner=OWNER, control=JobControl()
-    )
+    job = claim(sqlite_store, "scores")
+    run_job(sqlite_store, settings, job, JobControl())
 
     record = sqlite_store.get_job("scores")
     assert record is not None
     assert (record.status, record.failure_reason) == (JobStatus.COMPLETED, None)
     assert record.start_time is not None and record.end_time is not None
     assert record.start_time <= record.end_time
-    progress = record.progress
+    progress = sqlite_store.job_progress("scores")
     assert (progress.objects_total, progress.objects_done, progress.objects_failed) == (3, 3, 0)
     assert progress.records_done == 119
     input_bytes = sum(path.stat().st_size for path in (tmp_path / "in").iterdir())
-    assert progress.bytes_total == input_bytes
-    assert 0 < progress.bytes_done <= input_bytes
+    assert progress.bytes_total == progress.bytes_done == input_bytes  # bytes read, all of them
+    objects = sqlite_store.list_objects("scores").items
+    assert [(o.relative, o.state, o.attempts, o.records) for o in objects] == [
+        (f"part-{n}.csv", ObjectState.PUBLISHED, 1, rows) for n, rows in enumerate([40, 40, 39])
+    ]
+    assert all(o.seconds is not None and o.seconds >= 0 for o in objects)
     assert sqlite_store.published("scores") == {"part-0.csv", "part-1.csv", "part-2.csv"}
     for number, chunk in enumerate(chunks):
         got = [float(v) for v in (tmp_path / f"out/part-{number}.csv.out").read_text().split()]
@@ -272,7 +282,7 @@ def test_a_job_runs_to_completed_with_progress_published_objects_and_logs(
     params = [e for e in logs if e.text.startswith("MaxConcurrentTransforms=")]
     assert [(e.stream, e.instance) for e in params] == [("data-log", 1)]
     # The lease is given back: another owner could claim the job if it were still running.
-    assert sqlite_store.renew("scores", OWNER, lease_s=60, now=now()) is False
+    assert sqlite_store.renew(job.lease, lease_s=60, now=now()) is False
 
 
 def test_a_vanished_input_fails_the_job_with_a_client_error(
@@ -287,7 +297,8 @@ def test_a_vanished_input_fails_the_job_with_a_client_error(
     service.create_transform_job(xgboost_job("gone", tmp_path / "in", tmp_path / "out"))
     shutil.rmtree(tmp_path / "in")  # after CreateTransformJob checked it
 
-    run_job(sqlite_store, settings, claim(sqlite_store, "gone"), owner=OWNER, control=JobControl())
+    job = claim(sqlite_store, "gone")
+    run_job(sqlite_store, settings, job, JobControl())
 
     record = sqlite_store.get_job("gone")
     assert record is not None and record.status is JobStatus.FAILED
@@ -309,14 +320,19 @@ def test_a_failed_object_fails_the_job_and_the_others_are_published(
     service.create_model(xgboost_model(xgb_archive[0]))
     service.create_transform_job(xgboost_job("half", tmp_path / "in", tmp_path / "out"))
 
-    run_job(sqlite_store, settings, claim(sqlite_store, "half"), owner=OWNER, control=JobControl())
+    job = claim(sqlite_store, "half")
+    run_job(sqlite_store, settings, job, JobControl())
 
     record = sqlite_store.get_job("half")
     assert record is not None and record.status is JobStatus.FAILED
     assert record.failure_reason is not None
     assert f"{tmp_path}/in/part-1.csv" in record.failure_reason
-    assert (record.progress.objects_done, record.progress.objects_failed) == (1, 1)
+    progress = sqlite_store.job_progress("half")
+    assert (progress.objects_done, progress.objects_failed) == (1, 1)
     assert sqlite_store.published("half") == {"part-0.csv"}
+    [failed] = sqlite_store.list_objects("half", state=ObjectState.FAILED).items
+    assert failed.relative == "part-1.csv"
+    assert failed.failure_reason is not None and failed.failure_reason.startswith("ClientError: ")
     assert visible_files(tmp_path / "out") == ["part-0.csv.out"]
 
 
@@ -330,7 +346,8 @@ def test_a_job_claimed_while_stopping_becomes_stopped_without_running(
     service.create_transform_job(counter_job("halt", tmp_path / "in", tmp_path / "out", count_file))
     service.stop_transform_job("halt")  # the server that took the stop died before finishing
 
-    run_job(sqlite_store, settings, claim(sqlite_store, "halt"), owner=OWNER, control=JobControl())
+    job = claim(sqlite_store, "halt")
+    run_job(sqlite_store, settings, job, JobControl())
 
     record = sqlite_store.get_job("halt")
     assert record is not None and record.status is JobStatus.STOPPED
@@ -346,30 +363,47 @@ def test_resume_skips_published_objects_and_ends_with_an_uninterrupted_runs_outp
     service.create_model(counter_model())
     whole_count, resumed_count = tmp_path / "whole-count", tmp_path / "resumed-count"
     service.create_transform_job(counter_job("whole", tmp_path / "in", tmp_path / "w", whole_count))
-    run_job(sqlite_store, settings, claim(sqlite_store, "whole"), owner=OWNER, control=JobControl())
+    job = claim(sqlite_store, "whole")
+    run_job(sqlite_store, settings, job, JobControl())
     assert job_status(sqlite_store, "whole") is JobStatus.COMPLETED
     assert set(invocations(whole_count).values()) == {1}
     # An earlier run of "resumed" published objects 0 and 2, and saw one failure, then died.
-    job = counter_job("resumed", tmp_path / "in", tmp_path / "r", resumed_count)
-    service.create_transform_job(job)
+    service.create_transform_job(
+        counter_job("resumed", tmp_path / "in", tmp_path / "r", resumed_count)
+    )
     (tmp_path / "r").mkdir()
+    earlier = claim(sqlite_store, "resumed", owner="crashed-server")
+    whole = sqlite_store.list_objects("whole").items
+    sqlite_store.start_run(earlier.lease, now=now(), planned=_as_planned(whole, tmp_path / "r"))
     for done in ("obj-00.csv", "obj-02.csv"):
         shutil.copy(tmp_path / f"w/{done}.out", tmp_path / f"r/{done}.out")
-        sqlite_store.record_published("resumed", done, str(tmp_path / f"r/{done}.out"))
-    sqlite_store.record_progress("resumed", records=10, objects_done=2, objects_failed=1)
-
-    run_job(
-        sqlite_store, settings, claim(sqlite_store, "resumed"), owner=OWNER, control=JobControl()
+    size = {o.relative: o.size_bytes or 0 for o in whole}
+    published = ObjectState.PUBLISHED
+    sqlite_store.update_objects(
+        earlier.lease,
+        [
+            ObjectUpdate("obj-00.csv", published, True, 5, size["obj-00.csv"], 0.1, None),
+            ObjectUpdate("obj-01.csv", ObjectState.FAILED, True, 2, 3, 0.1, "AlgorithmError: x"),
+            ObjectUpdate("obj-02.csv", published, True, 5, size["obj-02.csv"], 0.1, None),
+            ObjectUpdate("obj-03.csv", ObjectState.RUNNING, True, 1, 10, None, None),
+        ],
     )
+    assert sqlite_store.release_owned("crashed-server") == 1
+
+    job = claim(sqlite_store, "resumed")
+    run_job(sqlite_store, settings, job, JobControl())
 
     record = sqlite_store.get_job("resumed")
     assert record is not None and record.status is JobStatus.COMPLETED
     counted = invocations(resumed_count)
     assert sorted({line.split(",")[0] for line in counted}) == ["1", "3"]  # only those ran
     assert set(counted.values()) == {1}
-    progress = record.progress
+    progress = sqlite_store.job_progress("resumed")
     assert (progress.objects_total, progress.objects_done, progress.objects_failed) == (4, 4, 0)
-    assert progress.records_done == 20
+    assert progress.records_done == 20  # exact: the partial counts of the earlier run are gone
+    assert progress.bytes_done == progress.bytes_total
+    attempts = {o.relative: o.attempts for o in sqlite_store.list_objects("resumed").items}
+    assert attempts == {"obj-00.csv": 1, "obj-01.csv": 2, "obj-02.csv": 1, "obj-03.csv": 2}
     outputs = visible_files(tmp_path / "w")
     assert visible_files(tmp_path / "r") == outputs
     for name in outputs:
@@ -383,18 +417,24 @@ def test_container_output_is_stored_in_the_jobs_log_stream(
     register_counter_image(settings, tmp_path)
     write_counter_inputs(tmp_path / "in", objects=1, records=2)
     service.create_model(counter_model())
-    job = counter_job("talky", tmp_path / "in", tmp_path / "out", tmp_path / "count")
-    service.create_transform_job(job)
+    service.create_transform_job(
+        counter_job("talky", tmp_path / "in", tmp_path / "out", tmp_path / "count")
+    )
 
-    run_job(sqlite_store, settings, claim(sqlite_store, "talky"), owner=OWNER, control=JobControl())
+    job = claim(sqlite_store, "talky")
+    run_job(sqlite_store, settings, job, JobControl())
 
     assert job_status(sqlite_store, "talky") is JobStatus.COMPLETED
     logs = sqlite_store.read_logs("talky")
     model_lines = [(e.instance, e.text) for e in logs if e.stream == "model"]
     assert (1, "counter model ready") in model_lines
     assert any(e.stream == "data-log" for e in logs)
+    assert any(text.startswith("[batchform] starting") for _, text in model_lines)
+    # The container's own lines, in the stream as in its log file (where ours carry a time).
     log_file = Path(os.environ["BATCHFORM_HOME"]) / "logs/talky/instance-1/model.log"
-    assert [text for _, text in model_lines] == log_file.read_text().splitlines()
+    own_lines = [text for _, text in model_lines if not text.startswith("[batchform]")]
+    in_file = [line for line in log_file.read_text().splitlines() if " [batchform] " not in line]
+    assert own_lines == in_file
 
 
 def test_an_unexpected_error_fails_the_job_as_an_internal_error(
@@ -413,31 +453,69 @@ def test_an_unexpected_error_fails_the_job_as_an_internal_error(
         raise KeyError("oops")
 
     monkeypatch.setattr(execution, "run_plan", broken_run)
-    run_job(sqlite_store, settings, claim(sqlite_store, "buggy"), owner=OWNER, control=JobControl())
+    job = claim(sqlite_store, "buggy")
+    run_job(sqlite_store, settings, job, JobControl())
 
     record = sqlite_store.get_job("buggy")
     assert record is not None and record.status is JobStatus.FAILED
     assert record.failure_reason == "InternalServerError: internal error (KeyError): 'oops'"
-    assert sqlite_store.renew("buggy", OWNER, lease_s=60, now=now()) is False
+    assert sqlite_store.renew(job.lease, lease_s=60, now=now()) is False
+
+
+def _as_planned(rows: Sequence[Any], output: Path) -> list[Any]:
+    """Another job's object rows as this job's plan, with its outputs under ``output``."""
+    from batchform.jobs.run_records import PlannedRow
+
+    return [
+        PlannedRow(
+            o.relative,
+            o.ordinal,
+            o.source_uri,
+            o.size_bytes,
+            o.instance,
+            f"{output}/{o.relative}.out",
+        )
+        for o in rows
+    ]
 
 
 class RecordingStore(JobStore):
-    """The real store, counting log writes and failing the first ``failures`` progress writes."""
+    """The real store, counting log writes and failing the first ``failures`` object writes."""
 
     def __init__(self, url: str, failures: int = 0) -> None:
         super().__init__(url)
         self.log_writes = 0
         self.failures = failures
 
-    def append_logs(self, name: str, entries: Sequence[tuple[datetime, int, str, str]]) -> None:
+    def append_logs(
+        self,
+        name: str,
+        entries: Sequence[tuple[datetime, int, str, str]],
+        *,
+        lease: Lease | None = None,
+    ) -> None:
         self.log_writes += 1
-        super().append_logs(name, entries)
+        super().append_logs(name, entries, lease=lease)
 
-    def record_progress(self, name: str, **counts: int) -> None:
+    def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
         if self.failures:
             self.failures -= 1
             raise InternalError("job store: database operation failed: gone away")
-        super().record_progress(name, **counts)
+        super().update_objects(lease, updates)
+
+
+def sink_plan() -> Plan:
+    spec = RunSpec(
+        job_name="sunk",
+        model=ModelSpec("m", (ContainerSpec("xgboost"),)),
+        input_uri="s3://bucket/in/",
+        output_uri="s3://bucket/out/",
+    )
+    inputs = [
+        InputObject(ObjectURI.parse(f"s3://bucket/in/{name}"), name, 50)
+        for name in ("a.csv", "b.csv")
+    ]
+    return make_plan(spec, inputs)
 
 
 @pytest.fixture
@@ -451,10 +529,17 @@ def recording_store(tmp_path: Path) -> Iterator[RecordingStore]:
         store.close()
 
 
+def sunk_lease(store: JobStore, plan: Plan) -> Lease:
+    [job] = store.claim(OWNER, lease_s=60, now=now())
+    store.start_run(job.lease, now=now(), planned=planned_rows(plan))
+    return job.lease
+
+
 def test_the_sink_writes_log_lines_in_batches_and_in_order(
     recording_store: RecordingStore,
 ) -> None:
-    sink = StoreSink(recording_store, "sunk")
+    plan = sink_plan()
+    sink = StoreSink(recording_store, sunk_lease(recording_store, plan), plan, lambda: None)
     for n in range(450):
         sink.emit(LogLine(0, f"line {n}"))
     assert recording_store.log_writes == 2  # at 200 and 400 lines, not one per line
@@ -468,13 +553,39 @@ def test_the_sink_writes_log_lines_in_batches_and_in_order(
 def test_the_sink_keeps_what_a_failing_store_did_not_take_for_the_next_flush(
     recording_store: RecordingStore,
 ) -> None:
-    sink = StoreSink(recording_store, "sunk")
-    sink.emit(RecordsDone(0, 0, 5, 50))
-    sink.emit(ObjectDone(0, 0, "a.csv", "/out/a.csv.out", 5, 50, 10))  # progress write fails
-    assert recording_store.published("sunk") == {"a.csv"}
+    plan = sink_plan()
+    sink = StoreSink(recording_store, sunk_lease(recording_store, plan), plan, lambda: None)
+    sink.emit(ObjectStarted(0, 0))
+    sink.emit(RecordsDone(0, 0, 5, 20))
+    sink.emit(ObjectDone(0, 0, "a.csv", "/out/a.csv.out", 5, 50, 10))  # the write fails
+    assert recording_store.published("sunk") == set()
+    sink.emit(ObjectStarted(0, 1))
     sink.emit(ObjectFailed(0, 1, "ClientError", "bad"))  # flushes again, now it works
-    record = recording_store.get_job("sunk")
-    assert record is not None
-    progress = record.progress
+    assert recording_store.published("sunk") == {"a.csv"}
+    progress = recording_store.job_progress("sunk")
     assert (progress.records_done, progress.bytes_done) == (5, 50)
     assert (progress.objects_done, progress.objects_failed) == (1, 1)
+    attempts = [o.attempts for o in recording_store.list_objects("sunk").items]
+    assert attempts == [1, 1]  # the failed write's attempt was counted once, later
+
+
+def test_a_sink_whose_lease_was_taken_stops_its_run_and_writes_nothing_more(
+    recording_store: RecordingStore,
+) -> None:
+    recording_store.failures = 0
+    plan = sink_plan()
+    lease = sunk_lease(recording_store, plan)
+    lost: list[bool] = []
+    sink = StoreSink(recording_store, lease, plan, lambda: lost.append(True))
+    sink.emit(ObjectStarted(0, 0))
+    sink.flush()
+    assert recording_store.release_owned(OWNER) == 1
+    [_] = recording_store.claim("server-b", lease_s=60, now=now())  # a new generation
+    sink.emit(ObjectDone(0, 0, "a.csv", "/out/a.csv.out", 5, 50, 10))
+    assert lost == [True]
+    sink.emit(LogLine(0, "late"))
+    sink.emit(ObjectFailed(0, 1, "ClientError", "bad"))
+    sink.flush()
+    assert lost == [True]  # told once
+    assert recording_store.published("sunk") == set()
+    assert recording_store.read_logs("sunk") == []

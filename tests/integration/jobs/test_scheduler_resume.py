@@ -122,5 +122,7 @@ def test_a_killed_servers_job_is_resumed_without_redoing_published_objects(
         assert (tmp_path / "r" / name).read_bytes() == (tmp_path / "w" / name).read_bytes()
     record = store.get_job("resumed")
     assert record is not None
-    assert (record.progress.objects_total, record.progress.objects_done) == (OBJECTS, OBJECTS)
-    assert record.progress.objects_failed == 0
+    progress = store.job_progress(record.name)
+    assert (progress.objects_total, progress.objects_done) == (OBJECTS, OBJECTS)
+    assert progress.objects_failed == 0
+    assert progress.records_done == OBJECTS * RECORDS  # nothing counted twice across servers

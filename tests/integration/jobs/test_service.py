@@ -13,10 +13,13 @@ import pytest
 
 from batchform.config import Settings
 from batchform.errors import ResourceInUseError, ValidationError
-from batchform.jobs.records import JobStatus
+from batchform.jobs.execution import planned_rows
+from batchform.jobs.records import JobStatus, ObjectState, Progress
+from batchform.jobs.requests import model_spec, run_spec
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
 from batchform.models.images import ImageCatalog, UrlImage
+from batchform.runner.run import plan_run
 from tests.integration.jobs.conftest import T0, at, job_request, model_request
 
 MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/{}"
@@ -154,7 +157,7 @@ def test_create_transform_job_stores_it_in_progress_and_wakes_the_scheduler(
 def test_checks_run_in_the_documented_order(
     service: JobService, input_dir: Path, tmp_path: Path
 ) -> None:
-    """Spec §4.2: payload budget (2) before the model's existence (5) before the input (7)."""
+    """docs/semantics.md, "Create-time checks": budget (2) before model (5) before input (7)."""
     too_much = job("order", tmp_path / "missing", tmp_path, MaxPayloadInMB=101, ModelName="nope")
     with pytest.raises(ValidationError, match="MaxPayloadInMB=101 is too large"):
         service.create_transform_job(too_much)
@@ -312,9 +315,19 @@ def test_progress_and_logs_of_a_job(
     service: JobService, store: JobStore, with_model: None, input_dir: Path, tmp_path: Path
 ) -> None:
     service.create_transform_job(job("watched", input_dir, tmp_path))
-    store.set_totals("watched", objects_total=1, bytes_total=8)
+    record, progress = service.job_progress("watched")
+    assert (record.name, progress) == ("watched", Progress())  # nothing planned yet
+    [claimed] = store.claim("server-a", lease_s=60, now=at(1))
+    spec = run_spec(record.request, model_spec(record.model_request))
+    store.start_run(claimed.lease, now=at(1), planned=planned_rows(plan_run(spec)))
     store.append_logs("watched", [(at(1), 0, "data-log", "one"), (at(2), 0, "data-log", "two")])
-    assert service.job_progress("watched").progress.objects_total == 1
+    _, progress = service.job_progress("watched")
+    size = (input_dir / "a.csv").stat().st_size
+    assert (progress.objects_total, progress.bytes_total, progress.bytes_done) == (1, size, 0)
+    page = service.list_job_objects("watched", state=ObjectState.PENDING)
+    assert [o.relative for o in page.items] == ["a.csv"]
+    with pytest.raises(ValidationError, match="Could not find transform job"):
+        service.list_job_objects("ghost")
     assert [e.text for e in service.read_job_logs("watched", after_seq=1)] == ["two"]
     with pytest.raises(ValidationError, match="Could not find transform job"):
         service.read_job_logs("ghost")

@@ -1,4 +1,4 @@
-"""JobStore on SQLite and PostgreSQL: records, constraints, compare-and-set, leases, progress."""
+"""JobStore on SQLite and PostgreSQL: records, constraints, compare-and-set, leases, logs."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from batchform.errors import (
     ResourceNotFoundError,
     ValidationError,
 )
-from batchform.jobs.records import TRANSITIONS, JobStatus, Progress
+from batchform.jobs.records import TRANSITIONS, JobStatus, Lease, Progress
 from batchform.jobs.store import JobStore
 from tests.integration.jobs.conftest import T0, at, job_record, model_record
 
@@ -75,7 +75,7 @@ def test_job_round_trip_keeps_requests_times_and_defaults(store: JobStore) -> No
     store.insert_job(record)
     loaded = store.get_job("nightly-scoring")
     assert loaded == record
-    assert loaded is not None and loaded.progress == Progress()
+    assert store.job_progress("nightly-scoring") == Progress()  # no run yet: nothing counted
     assert store.get_job("other") is None
 
 
@@ -185,16 +185,6 @@ def test_stop_racing_complete_has_exactly_one_winner(store: JobStore) -> None:
         assert loaded.status is (STOPPING if stop is True else COMPLETED)
 
 
-def test_mark_started_sets_the_start_time_once(store: JobStore) -> None:
-    store.insert_job(job_record("started"))
-    store.mark_started("started", at(100))
-    store.mark_started("started", at(900))  # a resumed run keeps the first start
-    loaded = store.get_job("started")
-    assert loaded is not None and loaded.start_time == at(100)
-    with pytest.raises(ResourceNotFoundError):
-        store.mark_started("ghost", at(1))
-
-
 # --- leases ------------------------------------------------------------------------------
 
 
@@ -206,9 +196,9 @@ def test_claim_takes_the_oldest_claimable_jobs(store: JobStore) -> None:
     store.insert_job(job_record("failed", created=at(2), status=FAILED))
     store.insert_job(job_record("stopped", created=at(3), status=STOPPED))
     claimed = store.claim("server-a", lease_s=30, now=at(100), limit=2)
-    assert [job.name for job in claimed] == ["oldest", "middle"]
+    assert [job.record.name for job in claimed] == ["oldest", "middle"]
     rest = store.claim("server-a", lease_s=30, now=at(100), limit=5)
-    assert [job.name for job in rest] == ["newest"]
+    assert [job.record.name for job in rest] == ["newest"]
     assert store.claim("server-b", lease_s=30, now=at(200), limit=5) == []
 
 
@@ -216,21 +206,35 @@ def test_an_expired_lease_can_be_claimed_and_renewal_fails_after_losing_it(
     store: JobStore,
 ) -> None:
     store.insert_job(job_record("leased"))
-    assert [j.name for j in store.claim("a", lease_s=10, now=T0)] == ["leased"]
-    assert store.renew("leased", "a", lease_s=10, now=at(5_000)) is True  # now expires at 15 s
+    [first] = store.claim("a", lease_s=10, now=T0)
+    assert first.lease == Lease("leased", "a", 1)
+    assert store.renew(first.lease, lease_s=10, now=at(5_000)) is True  # now expires at 15 s
     assert store.claim("b", lease_s=10, now=at(14_999)) == []  # not expired yet
-    assert [j.name for j in store.claim("b", lease_s=10, now=at(15_001))] == ["leased"]
-    assert store.renew("leased", "a", lease_s=10, now=at(15_002)) is False
-    assert store.renew("leased", "b", lease_s=10, now=at(15_002)) is True
+    [second] = store.claim("b", lease_s=10, now=at(15_001))
+    assert second.lease == Lease("leased", "b", 2)
+    assert store.renew(first.lease, lease_s=10, now=at(15_002)) is False
+    assert store.renew(second.lease, lease_s=10, now=at(15_002)) is True
 
 
-def test_release_frees_the_lease_only_for_its_owner(store: JobStore) -> None:
+def test_a_reclaim_by_the_same_owner_is_a_new_generation(store: JobStore) -> None:
+    """A server restarted under the same name must not pass for its former self."""
+    store.insert_job(job_record("restarted"))
+    [before] = store.claim("host:/home", lease_s=10, now=T0)
+    assert store.release_owned("host:/home") == 1
+    [after] = store.claim("host:/home", lease_s=10, now=at(1))
+    assert after.lease.generation == before.lease.generation + 1
+    assert store.renew(before.lease, lease_s=10, now=at(2)) is False
+    assert not store.transition("restarted", IN_PROGRESS, COMPLETED, now=at(3), lease=before.lease)
+    assert store.transition("restarted", IN_PROGRESS, COMPLETED, now=at(3), lease=after.lease)
+
+
+def test_release_frees_the_lease_only_for_its_holder(store: JobStore) -> None:
     store.insert_job(job_record("released"))
-    store.claim("a", lease_s=60, now=T0)
-    store.release("released", "b")  # not b's lease: nothing happens
+    [claimed] = store.claim("a", lease_s=60, now=T0)
+    store.release(Lease("released", "b", claimed.lease.generation))  # not b's: nothing happens
     assert store.claim("b", lease_s=60, now=at(1)) == []
-    store.release("released", "a")
-    assert [j.name for j in store.claim("b", lease_s=60, now=at(2))] == ["released"]
+    store.release(claimed.lease)
+    assert [j.record.name for j in store.claim("b", lease_s=60, now=at(2))] == ["released"]
 
 
 def test_concurrent_claims_give_each_job_to_exactly_one_owner(store: JobStore) -> None:
@@ -241,7 +245,9 @@ def test_concurrent_claims_give_each_job_to_exactly_one_owner(store: JobStore) -
     outcomes = race(
         *[lambda o=o: store.claim(o, lease_s=60, now=at(1_000), limit=15) for o in owners]
     )
-    claimed = [[job.name for job in outcome] for outcome in outcomes if isinstance(outcome, list)]
+    claimed = [
+        [job.record.name for job in outcome] for outcome in outcomes if isinstance(outcome, list)
+    ]
     assert len(claimed) == len(owners)
     assert all(len(won) <= 15 for won in claimed)
     everything = [name for won in claimed for name in won]
@@ -249,54 +255,7 @@ def test_concurrent_claims_give_each_job_to_exactly_one_owner(store: JobStore) -
     assert set(everything) == names  # 60 slots for 40 jobs: every job went to someone
 
 
-# --- progress, published objects, logs ----------------------------------------------------
-
-
-def test_progress_counts_are_increments(store: JobStore) -> None:
-    store.insert_job(job_record("counted"))
-    store.set_totals("counted", objects_total=3, bytes_total=4096)
-    store.record_progress("counted", records=10, bytes_=1000)
-    store.record_progress("counted", records=5, bytes_=500, objects_done=1)
-    store.record_progress("counted", objects_failed=1)
-    store.record_progress("counted")  # nothing to add
-    loaded = store.get_job("counted")
-    assert loaded is not None
-    assert loaded.progress == Progress(
-        objects_total=3,
-        objects_done=1,
-        objects_failed=1,
-        records_done=15,
-        bytes_done=1500,
-        bytes_total=4096,
-    )
-
-
-def test_concurrent_progress_reports_are_all_counted(store: JobStore) -> None:
-    store.insert_job(job_record("busy"))
-    race(*[lambda: store.record_progress("busy", records=1, bytes_=10) for _ in range(12)])
-    loaded = store.get_job("busy")
-    assert loaded is not None
-    assert (loaded.progress.records_done, loaded.progress.bytes_done) == (12, 120)
-
-
-def test_progress_of_an_unknown_job_is_an_error(store: JobStore) -> None:
-    with pytest.raises(ResourceNotFoundError):
-        store.record_progress("ghost", records=1)
-    with pytest.raises(ResourceNotFoundError):
-        store.set_totals("ghost", objects_total=1, bytes_total=None)
-
-
-def test_published_objects_are_recorded_once(store: JobStore) -> None:
-    store.insert_job(job_record("resumable"))
-    store.insert_job(job_record("other"))
-    assert store.published("resumable") == set()
-    store.record_published("resumable", "a.csv", "s3://bucket/out/a.csv.out")
-    store.record_published("resumable", "a.csv", "s3://bucket/out/a.csv.out")  # idempotent
-    store.record_published("RESUMABLE", "2024/b.csv", "s3://bucket/out/2024/b.csv.out")
-    store.record_published("other", "c.csv", "s3://bucket/out/c.csv.out")
-    assert store.published("resumable") == {"a.csv", "2024/b.csv"}
-    with pytest.raises(ResourceNotFoundError):
-        store.record_published("ghost", "a.csv", "s3://bucket/out/a.csv.out")
+# --- logs ----------------------------------------------------------------------------
 
 
 def test_logs_are_read_back_in_order_with_paging(store: JobStore) -> None:

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from batchform.models.base import Model
-from batchform.runner.events import Event, NullSink, ObjectDone, ObjectFailed
+from batchform.runner.events import Event, ObjectDone, ObjectFailed
 from batchform.runner.instance import Instance, InstanceTask
 from batchform.runner.plan import make_plan
-from batchform.runner.result import RunStatus, Tally
+from batchform.runner.progress import RunProgress
+from batchform.runner.result import JobStatus
 from batchform.runner.spec import AssembleWith, BatchStrategy, SplitType
 from batchform.storage.inputs import list_inputs
 from tests.fakes import FakeModel, fail_on
@@ -85,7 +86,7 @@ def test_failed_record_fails_its_object_and_the_rest_publish(
         assert (out / f"f{index}.csv.out").read_bytes() == inputs[f"f{index}.csv"]
     assert sorted(p.name for p in out.iterdir()) == sorted(f"f{i}.csv.out" for i in done)
     assert model.max_in_flight <= concurrency
-    tally = Tally(plan, NullSink())
+    tally = RunProgress(plan)
     for event in events:
         tally.emit(event)
-    assert tally.result(stopped=False).status is RunStatus.FAILED
+    assert tally.result(stopped=False).status is JobStatus.FAILED

@@ -21,7 +21,17 @@ from batchform.errors import (
     StorageError,
     ValidationError,
 )
-from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ModelRecord, Page, Progress
+from batchform.jobs.records import (
+    JobRecord,
+    JobStatus,
+    LogEntry,
+    ModelRecord,
+    ObjectRecord,
+    ObjectState,
+    Page,
+    Progress,
+)
+from batchform.jobs.run_records import ObjectPage
 
 CREATED = datetime(2022, 9, 6, 20, 20, 35, 679000, tzinfo=UTC)
 JOB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/job-1"
@@ -63,8 +73,8 @@ class FakeService:
             model_request=MODEL_REQUEST,
             creation_time=CREATED,
             last_modified_time=CREATED,
-            progress=Progress(objects_total=3, objects_done=1),
         )
+        self.progress = Progress(objects_total=3, objects_done=1)
         self.model = ModelRecord(
             name="model-1", arn=MODEL_ARN, request=MODEL_REQUEST, creation_time=CREATED
         )
@@ -104,9 +114,37 @@ class FakeService:
     def stop_transform_job(self, name: str) -> None:
         self._called("stop_transform_job", name)
 
-    def job_progress(self, name: str) -> JobRecord:
+    def job_progress(self, name: str) -> tuple[JobRecord, Progress]:
         self._called("job_progress", name)
-        return self.job
+        return self.job, self.progress
+
+    def list_job_objects(
+        self,
+        name: str,
+        *,
+        state: ObjectState | None,
+        max_results: int,
+        next_token: str | None,
+    ) -> ObjectPage:
+        self._called("list_job_objects", (name, state, max_results, next_token))
+        items = [
+            ObjectRecord(
+                relative=f"part-{n}.csv",
+                ordinal=n,
+                source_uri=f"s3://b/in/part-{n}.csv",
+                size_bytes=10,
+                instance=0,
+                output_uri=f"s3://b/out/part-{n}.csv.out",
+                state=state or ObjectState.PUBLISHED,
+                attempts=1,
+                records=2,
+                bytes_read=10,
+                seconds=0.5,
+                failure_reason=None,
+            )
+            for n in range(max_results)
+        ]
+        return ObjectPage(items=items, next_token="more")
 
     def read_job_logs(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]:
         self._called("read_job_logs", (name, after_seq, limit))
@@ -367,6 +405,27 @@ def test_progress_endpoint(client: AsgiClient, service: FakeService) -> None:
     assert body["status"] == "InProgress"
     assert (body["objects_total"], body["objects_done"]) == (3, 1)
     assert service.calls == [("job_progress", "job-1")]
+
+
+def test_objects_endpoint_pages_and_filters_by_state(
+    client: AsgiClient, service: FakeService
+) -> None:
+    response = client.get("/batchform/jobs/job-1/objects?state=failed&limit=2&next_token=t0")
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["relative"] for item in body["objects"]] == ["part-0.csv", "part-1.csv"]
+    assert body["objects"][0]["state"] == "failed"
+    assert body["next_token"] == "more"
+    assert service.calls == [("list_job_objects", ("job-1", ObjectState.FAILED, 2, "t0"))]
+
+
+@pytest.mark.parametrize("query", ["state=done", "limit=0", "limit=1001", "limit=x"])
+def test_objects_endpoint_rejects_bad_queries(client: AsgiClient, query: str) -> None:
+    response = client.get(f"/batchform/jobs/job-1/objects?{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["__type"] == "ValidationException"
+    assert query.split("=", maxsplit=1)[0] in body["Message"]
 
 
 def test_logs_endpoint_pages_after_a_sequence_number(

@@ -192,7 +192,7 @@ def test_failure_reason_only_when_failed_and_at_most_1024_chars() -> None:
     failed = render.transform_job_description(
         job(JobStatus.FAILED, failure_reason=reason, start_time=STARTED, end_time=ENDED)
     )
-    assert failed["FailureReason"] == reason[:1024]
+    assert failed["FailureReason"] == reason[:1021] + "..."
     stopping = render.transform_job_description(job(JobStatus.STOPPING, failure_reason=reason))
     assert "FailureReason" not in stopping
 
@@ -297,20 +297,35 @@ def test_every_status_is_a_wire_value(status: JobStatus) -> None:
 
 
 def test_progress_document() -> None:
-    progress = Progress(objects_total=4, objects_done=2, objects_failed=1, records_done=10)
-    record = job(JobStatus.FAILED, failure_reason="ClientError: bad", progress=progress)
-    assert render.job_progress(record) == {
+    progress = Progress(
+        objects_total=4, objects_done=2, objects_failed=1, records_done=10, bytes_done=7
+    )
+    record = job(
+        JobStatus.FAILED, failure_reason="ClientError: bad", start_time=STARTED, end_time=ENDED
+    )
+    assert render.job_progress(record, progress) == {
         "name": "job-1",
+        "arn": JOB_ARN,
         "status": "Failed",
         "failure_reason": "ClientError: bad",
+        "model_name": "model-1",
+        "instance_type": "ml.m5.large",
+        "instance_count": 1,
+        "creation_time": render.iso_time(CREATED),
+        "last_modified_time": render.iso_time(CREATED + timedelta(seconds=1)),
+        "start_time": render.iso_time(STARTED),
+        "end_time": render.iso_time(ENDED),
         "objects_total": 4,
         "objects_done": 2,
         "objects_failed": 1,
+        "objects_running": 0,
         "records_done": 10,
-        "bytes_done": 0,
+        "bytes_done": 7,
         "bytes_total": None,
     }
-    assert render.job_progress(job())["failure_reason"] is None
+    running = render.job_progress(job(start_time=STARTED, end_time=ENDED), Progress())
+    assert running["failure_reason"] is None
+    assert running["end_time"] is None  # only a terminal job has ended
 
 
 def test_log_page_next_is_the_last_seq_or_the_cursor() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from batchform.models.base import ContainerSpec, ModelSpec
-from batchform.runner.events import NullSink, ObjectDone, ObjectFailed, RecordsDone
+from batchform.runner.events import ObjectDone, ObjectFailed, RecordsDone
 from batchform.runner.plan import Plan, make_plan
-from batchform.runner.result import RunStatus, Tally
+from batchform.runner.progress import RunProgress
+from batchform.runner.result import JobStatus
 from batchform.runner.spec import RunSpec
 from batchform.storage.inputs import InputObject
 from batchform.storage.uri import ObjectURI
@@ -58,23 +59,23 @@ def test_skip_matches_relative_names_exactly() -> None:
     assert plan(skip=frozenset({"in/a.csv", "A.csv"})).skipped == frozenset()
 
 
-def test_tally_counts_skipped_objects_as_done() -> None:
+def test_progress_counts_skipped_objects_as_done() -> None:
     resumed = plan(skip=frozenset({"a.csv", "b.csv", "c.csv"}))
-    tally = Tally(resumed, NullSink())
+    tally = RunProgress(resumed)
     tally.emit(RecordsDone(1, 3, 4, 40))
     tally.emit(ObjectDone(1, 3, "d.csv", "s3://b/out/d.csv.out", 4, 40, 8))
     tally.emit(ObjectDone(0, 4, "e.csv", "s3://b/out/e.csv.out", 1, 10, 2))
     result = tally.result(stopped=False)
-    assert result.status is RunStatus.COMPLETED
+    assert result.status is JobStatus.COMPLETED
     assert (result.objects_total, result.objects_done, result.objects_failed) == (5, 5, 0)
-    assert result.records == 4  # records are this run's
+    assert result.records == 5  # this run's objects' totals, as their ObjectDone say
 
 
 def test_a_failure_after_resume_names_the_failed_object() -> None:
     resumed = plan(skip=frozenset({"a.csv"}))
-    tally = Tally(resumed, NullSink())
+    tally = RunProgress(resumed)
     tally.emit(ObjectFailed(0, 2, "ClientError", "bad row"))
     result = tally.result(stopped=False)
-    assert result.status is RunStatus.FAILED
+    assert result.status is JobStatus.FAILED
     assert result.failure_reason == "ClientError: s3://b/in/c.csv: bad row"
     assert (result.objects_done, result.objects_failed) == (1, 1)
