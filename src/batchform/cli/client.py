@@ -1,7 +1,7 @@
-"""Commands that talk to a running ``batchform server``: jobs, describe, logs, stop.
+"""Commands that talk to a running ``batchform server``: jobs, describe, objects, logs, stop.
 
 They use the SageMaker API itself (boto3 pointed at the server), plus the server's small JSON
-endpoints for progress and logs. The server is ``--endpoint-url``, else
+endpoints for progress, objects and logs. The server is ``--endpoint-url``, else
 ``BATCHFORM_ENDPOINT_URL``, else ``http://127.0.0.1:8090``.
 """
 
@@ -23,10 +23,23 @@ from rich.table import Table
 
 from batchform.cli.common import reported_errors
 from batchform.errors import BatchformError
+from batchform.runner.progress import ObjectState
+from batchform.runner.result import JobStatus
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8090"
 FOLLOW_POLL_S = 1.0
-TERMINAL = ("Completed", "Failed", "Stopped")
+FAILED_SHOWN = 5  # failed objects ``describe`` lists; ``objects --state failed`` lists all
+MIB = 1024 * 1024
+OBJECT_COLUMNS = (
+    "object",
+    "state",
+    "records",
+    "read_mb",
+    "size_mb",
+    "attempts",
+    "seconds",
+    "reason",
+)
 
 endpoint_option = click.option(
     "--endpoint-url",
@@ -105,6 +118,72 @@ def describe(endpoint_url: str, job_name: str) -> None:
     )
     if job.get("FailureReason"):
         console.print(f"[red]FailureReason:[/] {job['FailureReason']}", highlight=False)
+    if progress.get("objects_failed"):
+        with reported_errors(endpoint_url):
+            failed = _objects_page(endpoint_url, job_name, ObjectState.FAILED.value, FAILED_SHOWN)
+        for item in failed["objects"]:
+            console.print(f"[red]failed[/] {item['source_uri']}: {item['failure_reason']}",
+                          highlight=False)  # fmt: skip
+        if failed["next_token"]:
+            console.print(f"… see: batchform objects {job_name} --state failed", highlight=False)
+
+
+@click.command("objects")
+@endpoint_option
+@click.argument("job_name")
+@click.option(
+    "--state",
+    type=click.Choice([state.value for state in ObjectState]),
+    help="Only objects in this state.",
+)
+@click.option("--max", "max_objects", type=int, default=1000, show_default=True, help="At most.")
+def objects(endpoint_url: str, job_name: str, state: str | None, max_objects: int) -> None:
+    """A job's input objects in input order: state, records, bytes read, attempts, reason.
+
+    A table on a terminal; tab-separated lines with a header in a pipe, for scripts.
+    """
+    rows: list[list[str]] = []
+    with reported_errors(endpoint_url):
+        token: str | None = None
+        while len(rows) < max_objects:
+            page = _objects_page(endpoint_url, job_name, state, max_objects - len(rows), token)
+            rows += [_object_row(item) for item in page["objects"]]
+            token = page["next_token"]
+            if not token:
+                break
+    if not sys.stdout.isatty():
+        for row in [list(OBJECT_COLUMNS), *rows]:
+            click.echo("\t".join(row))
+        return
+    table = Table(*OBJECT_COLUMNS)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _objects_page(
+    endpoint_url: str, job_name: str, state: str | None, limit: int, token: str | None = None
+) -> Any:
+    query = httpx.QueryParams(
+        {"limit": min(limit, 1000), **({"state": state} if state else {}),
+         **({"next_token": token} if token else {})}
+    )  # fmt: skip
+    return _get_json(endpoint_url, f"/batchform/jobs/{job_name}/objects?{query}")
+
+
+def _object_row(item: dict[str, Any]) -> list[str]:
+    size = item.get("size_bytes")
+    seconds = item.get("seconds")
+    return [
+        item["relative"],
+        item["state"],
+        f"{item['records']:,}",
+        f"{item['bytes_read'] / MIB:,.1f}",
+        "-" if size is None else f"{size / MIB:,.1f}",
+        str(item["attempts"]),
+        "-" if seconds is None else f"{seconds:,.1f}",
+        (item.get("failure_reason") or "")[:100],
+    ]
 
 
 @click.command("logs")
@@ -120,7 +199,7 @@ def logs(endpoint_url: str, job_name: str, follow: bool) -> None:
             # lines, so the pages read after this check hold the last of them.
             status = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/progress")["status"]
             after = _print_logs(endpoint_url, job_name, after)
-            if status in TERMINAL:
+            if JobStatus(status).terminal:
                 return
             time.sleep(FOLLOW_POLL_S)
 
@@ -171,16 +250,21 @@ def _get_json(endpoint_url: str, path: str) -> Any:
 
 
 def _show_progress(console: Console, progress: dict[str, Any]) -> None:
-    total = progress.get("objects_total") or 0
-    done = progress.get("objects_done", 0) + progress.get("objects_failed", 0)
-    bar = Progress(TextColumn("objects"), BarColumn(), TextColumn("{task.description}"),
-                   console=console)  # fmt: skip
+    """A bar over bytes read against the input's size (over objects while sizes are unknown)."""
+    total_objects = progress.get("objects_total") or 0
+    finished = progress.get("objects_done", 0) + progress.get("objects_failed", 0)
+    bytes_total: int = progress.get("bytes_total") or 0  # null while a size is unknown
+    bytes_done: int = progress.get("bytes_done", 0)
+    by_bytes = bytes_total > 0
+    bar = Progress(TextColumn("bytes read" if by_bytes else "objects"), BarColumn(),
+                   TextColumn("{task.description}"), console=console)  # fmt: skip
+    size = f" of {bytes_total / MIB:,.1f}" if by_bytes else ""
     bar.add_task(
-        f"{done}/{total} ({progress.get('objects_failed', 0)} failed) · "
-        f"{progress.get('records_done', 0):,} records · "
-        f"{progress.get('bytes_done', 0) / 1024 / 1024:,.1f} MB",
-        total=max(total, 1),
-        completed=done,
+        f"{finished}/{total_objects} objects ({progress.get('objects_failed', 0)} failed, "
+        f"{progress.get('objects_running', 0)} running) · "
+        f"{progress.get('records_done', 0):,} records · {bytes_done / MIB:,.1f}{size} MB read",
+        total=bytes_total if by_bytes else max(total_objects, 1),
+        completed=bytes_done if by_bytes else finished,
     )
     console.print(bar.get_renderable())
 

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("batchform.cli.server", "server"),
     "jobs": ("batchform.cli.client", "jobs"),
     "describe": ("batchform.cli.client", "describe"),
+    "objects": ("batchform.cli.client", "objects"),
     "logs": ("batchform.cli.client", "logs"),
     "stop": ("batchform.cli.client", "stop"),
 }

@@ -1,4 +1,4 @@
-"""``batchform jobs|describe|logs|stop`` against a real API server (``endpoint``, over HTTP).
+"""``batchform jobs|describe|objects|logs|stop`` against a real API server (``endpoint``).
 
 The server has no scheduler: jobs stay InProgress, and the tests write log lines and move
 jobs on through the server's own ``store``.
@@ -19,13 +19,15 @@ from click.testing import CliRunner, Result
 
 from batchform.api.handlers import DEFAULT_LOG_LIMIT
 from batchform.cli import client
-from batchform.jobs.records import JobStatus
+from batchform.jobs.records import JobStatus, ObjectState
+from batchform.jobs.run_records import ObjectUpdate, PlannedRow
 from batchform.jobs.store import JobStore
 from tests.conftest import free_port
 from tests.integration.api.serving import sagemaker_client
 
 ROLE = "arn:aws:iam::123456789012:role/batch"
 MORE_THAN_A_PAGE = 2 * DEFAULT_LOG_LIMIT + 50
+MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -101,7 +103,63 @@ def test_describe_shows_status_model_input_output_and_progress(
     assert result.exit_code == 0, result.stderr
     assert "shown  InProgress  model model" in result.stdout
     assert f"input  {tmp_path / 'in'}" in result.stdout
-    assert "0/0 (0 failed)" in result.stdout
+    assert "0/0 objects (0 failed, 0 running)" in result.stdout
+
+
+def record_a_run(store: JobStore, name: str) -> None:
+    """What a run of three objects records: one published, one failed, one running."""
+    [claimed] = store.claim("server-a", lease_s=60, now=datetime.now(UTC))
+    planned = [
+        PlannedRow(f"{n}.csv", i, f"s3://b/in/{n}.csv", 4 * MIB, 0, f"s3://b/out/{n}.csv.out")
+        for i, n in enumerate(["a", "b", "c"])
+    ]
+    store.start_run(claimed.lease, now=datetime.now(UTC), planned=planned)
+    store.update_objects(
+        claimed.lease,
+        [
+            ObjectUpdate("a.csv", ObjectState.PUBLISHED, True, 7, 4 * MIB, 1.25, None),
+            ObjectUpdate("b.csv", ObjectState.FAILED, True, 1, MIB, 0.5, "ClientError: bad row"),
+            ObjectUpdate("c.csv", ObjectState.RUNNING, True, 2, MIB, None, None),
+        ],
+    )
+
+
+def test_describe_shows_bytes_read_and_the_failed_objects_reasons(
+    endpoint: str, store: JobStore, create_job: Callable[[str], None]
+) -> None:
+    create_job("partly")
+    record_a_run(store, "partly")
+
+    result = run(client.describe, endpoint, "partly")
+
+    assert result.exit_code == 0, result.stderr
+    assert "2/3 objects (1 failed, 1 running)" in result.stdout
+    assert "10 records · 6.0 of 12.0 MB read" in result.stdout
+    assert "failed s3://b/in/b.csv: ClientError: bad row" in result.stdout
+
+
+def test_objects_lists_each_object_and_filters_by_state(
+    endpoint: str, store: JobStore, create_job: Callable[[str], None]
+) -> None:
+    create_job("listed")
+    record_a_run(store, "listed")
+
+    every = run(client.objects, endpoint, "listed")
+    failed = run(client.objects, endpoint, "listed", "--state", "failed")
+    first = run(client.objects, endpoint, "listed", "--max", "1")
+
+    assert every.exit_code == 0, every.stderr
+    header, *rows = [line.split("\t") for line in every.stdout.splitlines()]
+    assert header[:3] == ["object", "state", "records"]
+    assert rows == [
+        ["a.csv", "published", "7", "4.0", "4.0", "1", "1.2", ""],
+        ["b.csv", "failed", "1", "1.0", "4.0", "1", "0.5", "ClientError: bad row"],
+        ["c.csv", "running", "2", "1.0", "4.0", "1", "-", ""],
+    ]
+    assert [line.split("\t")[0] for line in failed.stdout.splitlines()] == ["object", "b.csv"]
+    assert [line.split("\t")[0] for line in first.stdout.splitlines()] == ["object", "a.csv"]
+    bad = run(client.objects, endpoint, "ghost")
+    assert bad.exit_code == 2 and bad.stderr.startswith("ValidationException: ")
 
 
 def test_logs_prints_every_line_not_only_the_first_page(
