@@ -16,10 +16,10 @@ import pytest
 from batchform.models.base import Model
 from batchform.runner.events import Event, ObjectDone, ObjectFailed
 from batchform.runner.instance import Instance, InstanceTask
-from batchform.runner.plan import make_plan
+from batchform.runner.plan import Plan, make_plan
 from batchform.runner.progress import RunProgress
 from batchform.runner.result import JobStatus
-from batchform.runner.spec import AssembleWith, BatchStrategy, SplitType
+from batchform.runner.spec import AssembleWith, BatchStrategy, RunSpec, SplitType
 from batchform.storage.inputs import list_inputs
 from tests.fakes import FakeModel, fail_on
 from tests.integration.runner.test_instance import make_spec, write_inputs
@@ -37,6 +37,24 @@ def _object(index: int, failing_record: int | None) -> bytes:
         marker = b"BAD" if record == failing_record else b"ok_"
         lines.append(b"%s-%02d-%03d," % (marker, index, record) + b"x" * RECORD_BYTES + b"\n")
     return b"".join(lines)
+
+
+def run_instance_events(spec: RunSpec, plan: Plan, model: Model) -> list[Event]:
+    """Run every object of ``plan`` on one instance with ``model``, under a hang guard."""
+    events: list[Event] = []
+    root = Path(spec.output_uri).parent
+
+    async def opener(*_: Any, **__: Any) -> Model:
+        return model
+
+    task = InstanceTask(spec, 0, plan.objects, root / "cache", root / "logs", root / "images.toml")
+
+    async def run() -> None:
+        async with asyncio.timeout(HANG_GUARD_S):
+            await Instance(task, events.append, lambda: False, opener).run()
+
+    asyncio.run(run())
+    return events
 
 
 @pytest.mark.parametrize("position", sorted(POSITIONS))
@@ -61,20 +79,7 @@ def test_failed_record_fails_its_object_and_the_rest_publish(
         max_payload_mb=1,
     )
     plan = make_plan(spec, list_inputs(spec.input_uri, spec.data_type))
-    events: list[Event] = []
-
-    async def opener(*_: Any, **__: Any) -> Model:
-        return model
-
-    task = InstanceTask(
-        spec, 0, plan.objects, tmp_path / "cache", tmp_path / "logs", tmp_path / "images.toml"
-    )
-
-    async def run() -> None:
-        async with asyncio.timeout(HANG_GUARD_S):
-            await Instance(task, events.append, lambda: False, opener).run()
-
-    asyncio.run(run())
+    events = run_instance_events(spec, plan, model)
 
     failed = {e.object_index for e in events if isinstance(e, ObjectFailed)}
     done = {e.object_index for e in events if isinstance(e, ObjectDone)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from batchform.errors import ValidationError
 from batchform.runner.spec import DataType
 from batchform.storage import inputs
-from batchform.storage.inputs import InputObject, list_inputs, output_uri_for
+from batchform.storage.factory import store_for
+from batchform.storage.inputs import InputObject, check_input, list_inputs, output_uri_for
 from batchform.storage.uri import ObjectURI
 
 
@@ -128,3 +130,29 @@ def test_local_manifest_with_file_prefix(tmp_path: Path) -> None:
         (f"{tmp_path}/data/a.csv", "a.csv"),
         (f"{tmp_path}/data/x/b.csv", "x/b.csv"),
     ]
+
+
+def test_the_create_time_input_check_lists_one_page_however_large_the_input(s3: Any) -> None:
+    keys = [f"in/part-{i:05d}.csv" for i in range(1_001)]  # more than one page (1,000 keys)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket="bucket", Key=key, Body=b"1\n"), keys))
+    listing_calls: list[str] = []
+    client = store_for(ObjectURI.parse("s3://bucket/in/"))._client  # type: ignore[attr-defined]
+    client.meta.events.register(
+        "before-call.s3.ListObjectsV2", lambda **kw: listing_calls.append(kw["model"].name)
+    )
+
+    check_input("s3://bucket/in/", "S3Prefix")
+    assert len(listing_calls) == 1
+    assert len(list_inputs("s3://bucket/in/", "S3Prefix")) == len(keys)
+    assert len(listing_calls) == 3  # the whole listing takes two pages
+    with pytest.raises(ValidationError, match="No S3 objects found under S3 URL"):
+        check_input("s3://bucket/nothing/", "S3Prefix")
+
+
+def test_the_create_time_input_check_reads_a_manifest_whole(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("1\n")
+    manifest = tmp_path / "list.manifest"
+    manifest.write_text(json.dumps([{"prefix": f"{tmp_path}/"}, "a.csv", "a.csv"]))
+    with pytest.raises(ValidationError, match="listed more than once"):
+        check_input(str(manifest), "ManifestFile")
