@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from batchform.config import Settings
-from batchform.errors import LeaseLostError
-from batchform.jobs.records import JobStatus, Lease, ObjectState
+from batchform.errors import InternalError, LeaseLostError
+from batchform.jobs.records import ClaimedJob, JobStatus, Lease, ObjectState
 from batchform.jobs.run_records import ObjectUpdate
 from batchform.jobs.scheduler import Scheduler
 from batchform.jobs.service import JobService
@@ -40,18 +40,31 @@ STALE_LEASE_S = 2.0
 
 
 class StalledStore(JobStore):
-    """A's view of the store: renewals hang once ``stall`` is set; refusals are counted."""
+    """A's view of the store: renewals hang once ``stall`` is set; renewals and claims fail
+    once ``fail`` is (the database unreachable); refusals are counted."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.stall = threading.Event()
         self.unstall = threading.Event()
+        self.fail = threading.Event()
         self.refused = 0
 
     def renew(self, lease: Lease, *, lease_s: float, now: datetime) -> bool:
+        self._unreachable()
         if self.stall.is_set():
             self.unstall.wait(120)
         return super().renew(lease, lease_s=lease_s, now=now)
+
+    def claim(
+        self, owner: str, *, lease_s: float, now: datetime, limit: int = 1
+    ) -> list[ClaimedJob]:
+        self._unreachable()
+        return super().claim(owner, lease_s=lease_s, now=now, limit=limit)
+
+    def _unreachable(self) -> None:
+        if self.fail.is_set():
+            raise InternalError("job store: database operation failed: connection refused")
 
     def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
         try:
@@ -123,3 +136,31 @@ def test_a_stale_server_is_refused_and_the_new_owner_completes_the_job_exactly(
     objects = store.list_objects("contested").items
     assert {o.state for o in objects} == {ObjectState.PUBLISHED}
     assert all(o.records == RECORDS for o in objects)
+
+
+def test_a_server_that_cannot_renew_its_lease_gives_the_job_up_in_time(
+    tmp_path: Path, settings: Settings, stores: tuple[StalledStore, JobStore]
+) -> None:
+    """Renewals failing (the database unreachable for A) for a whole lease: by then another
+    server may hold the job, so A stops its run and leaves the job InProgress to be claimed."""
+    stale_store, store = stores
+    register_counter_image(settings, tmp_path)
+    write_counter_inputs(tmp_path / "in", objects=OBJECTS, records=RECORDS)
+    service = JobService(store, settings=settings)
+    service.create_model(counter_model())
+    job = counter_job("orphaned", tmp_path / "in", tmp_path / "out", tmp_path / "n", delay_s=1)
+
+    a = Scheduler(stale_store, settings, owner="server-a", max_jobs=1, lease_s=STALE_LEASE_S)
+    a.start()
+    try:
+        service.create_transform_job(job)
+        a.wake()
+        wait_for(lambda: a.running == ["orphaned"], 60, "A to run the job")
+        stale_store.fail.set()
+        wait_for(lambda: a.running == [], 60, "A to give the job up")  # 20 s of work left
+    finally:
+        a.stop()
+    assert job_status(store, "orphaned") is JobStatus.IN_PROGRESS
+    assert store.published("orphaned") == set()
+    [claimed] = store.claim("server-b", lease_s=30, now=datetime.now(UTC))  # free to take
+    assert claimed.lease.generation == 2  # A claimed it once, and never again
