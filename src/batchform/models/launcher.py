@@ -174,11 +174,15 @@ class ContainerProcess:
         with self._popen.stdout as output, self._log_path.open("ab") as log:
             # Ends when every process of the group has closed the pipe; a longer line is
             # passed on in pieces rather than held whole in memory.
-            while raw := output.readline(MAX_LINE_BYTES):
+            raw = b"\n"
+            while piece := output.readline(MAX_LINE_BYTES):
+                raw = piece
                 log.write(raw)
                 log.flush()
                 if self._on_line is not None:
                     self._on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            if not raw.endswith(b"\n"):  # an unterminated last line: ours start on a new one
+                log.write(b"\n")
 
     def wait(self, timeout_s: float) -> int | None:
         """The exit status once the command ends, or None if it still runs after ``timeout_s``."""

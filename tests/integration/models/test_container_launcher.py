@@ -14,6 +14,7 @@ import pytest
 
 from batchform.errors import ModelLoadError
 from batchform.models.launcher import (
+    MAX_LINE_BYTES,
     ContainerProcess,
     command_environment,
     free_port,
@@ -181,3 +182,34 @@ def _ends(pid: int, deadline_s: float) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_each_output_line_is_handed_on_as_it_arrives(tmp_path: Path) -> None:
+    """What an instance turns into the job's log stream, without reading files back."""
+    script = (
+        "import sys, time\n"
+        "print('first', flush=True)\n"
+        "print('to stderr', file=sys.stderr, flush=True)\n"
+        "sys.stdout.write('x' * 1_100_000 + '\\n')\n"  # longer than one piece
+        "sys.stdout.write('no newline at the end')\n"
+    )
+    (tmp_path / "script.py").write_text(script)
+    lines: list[str] = []
+    process = ContainerProcess(
+        [sys.executable, str(tmp_path / "script.py")],
+        env={},
+        cwd=tmp_path,
+        log_path=tmp_path / "logs" / "model.log",
+        on_line=lines.append,
+    )
+    process.start()
+    assert process.wait(60) == 0
+    process.stop(grace_s=1)
+    assert lines[0].startswith("[batchform] starting")
+    assert lines[1:3] == ["first", "to stderr"]
+    assert "".join(lines[3:5]) == "x" * 1_100_000  # cut at MAX_LINE_BYTES, nothing lost
+    assert len(lines[3]) == MAX_LINE_BYTES
+    assert lines[5] == "no newline at the end"
+    assert lines[6].startswith("[batchform] model process had exited")
+    in_file = (tmp_path / "logs" / "model.log").read_bytes()
+    assert b"first\nto stderr\n" + b"x" * 1_100_000 + b"\nno newline at the end\n" in in_file
