@@ -24,7 +24,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from batchform.errors import InternalError, LeaseLostError, ResourceNotFoundError
 from batchform.jobs import schema
-from batchform.jobs.names import name_key
 from batchform.jobs.records import Lease
 
 jobs = schema.jobs
@@ -62,7 +61,7 @@ def hold(conn: sa.Connection, lease: Lease) -> None:
     guard = (
         sa.update(jobs)
         .where(
-            jobs.c.name_key == name_key(lease.name),
+            jobs.c.name_key == lease.key,
             jobs.c.lease_owner == lease.owner,
             jobs.c.lease_generation == lease.generation,
         )
@@ -79,7 +78,7 @@ def lease_clause(lease: Lease) -> sa.ColumnElement[bool]:
 
 def lease_lost(lease: Lease) -> LeaseLostError:
     return LeaseLostError(
-        f"transform job {lease.name}: the lease of {lease.owner} (generation "
+        f"{lease.kind.value} job {lease.name}: the lease of {lease.owner} (generation "
         f"{lease.generation}) is no longer current; another server has claimed the job"
     )
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from batchform.jobs.names import JobKind, job_key
 from batchform.runner.progress import ObjectState
 from batchform.runner.result import JobStatus
 
 __all__ = [
     "TRANSITIONS",
     "ClaimedJob",
+    "JobKind",
     "JobRecord",
     "JobStatus",
     "Lease",
@@ -78,6 +80,13 @@ class JobRecord:
     start_time: datetime | None = None
     end_time: datetime | None = None
     failure_reason: str | None = None
+    kind: JobKind = JobKind.TRANSFORM
+    secondary_status: str | None = None  # AutoMLJobSecondaryStatus
+    result: dict[str, Any] | None = None  # what the job resolved and produced (AutoML)
+
+    @property
+    def key(self) -> str:
+        return job_key(self.kind, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,11 @@ class Lease:
     name: str
     owner: str
     generation: int
+    kind: JobKind = JobKind.TRANSFORM
+
+    @property
+    def key(self) -> str:
+        return job_key(self.kind, self.name)
 
 
 @dataclass(frozen=True, slots=True)

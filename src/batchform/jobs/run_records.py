@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from batchform.errors import ValidationError
 from batchform.jobs import schema
 from batchform.jobs.database import Database, hold, no_job
-from batchform.jobs.names import name_key
+from batchform.jobs.names import JobKind, job_key, name_key
 from batchform.jobs.records import Lease, LogEntry, ObjectRecord, ObjectState, Progress
 from batchform.runner.result import truncate
 
@@ -73,7 +73,7 @@ class RunRecords(Database):
         objects that are no longer in the input are dropped. ``planned`` is None for a run
         that could not plan (its objects are then left as they are).
         """
-        key = name_key(lease.name)
+        key = lease.key
         mine = objects.c.job_key == key
         with self._write() as conn:
             hold(conn, lease)
@@ -101,7 +101,7 @@ class RunRecords(Database):
         """Write the objects' states, all or none; ``LeaseLostError`` once the lease is gone."""
         if not updates:
             return
-        key = name_key(lease.name)
+        key = lease.key
         statement = (
             sa.update(objects)
             .where(objects.c.job_key == key, objects.c.relative == sa.bindparam("b_relative"))
@@ -184,18 +184,21 @@ class RunRecords(Database):
         entries: Sequence[tuple[datetime, int, str, str]],
         *,
         lease: Lease | None = None,
+        kind: JobKind = JobKind.TRANSFORM,
     ) -> None:
         """Append ``(time, instance, stream, text)`` lines with the job's next sequence numbers.
 
         The counter on the job row is advanced by one UPDATE in the same transaction as the
-        insert, so concurrent writers get disjoint, increasing ranges. With ``lease``, the
-        lines are refused (``LeaseLostError``) once the lease is no longer current.
+        insert, so concurrent writers get disjoint, increasing ranges. With ``lease`` (which
+        names the job's kind), the lines are refused (``LeaseLostError``) once the lease is no
+        longer current.
         """
         if not entries:
             return
+        key = lease.key if lease is not None else job_key(kind, name)
         bump = (
             sa.update(jobs)
-            .where(jobs.c.name_key == name_key(name))
+            .where(jobs.c.name_key == key)
             .values(log_seq=jobs.c.log_seq + len(entries))
             .returning(jobs.c.log_seq)
         )
@@ -206,15 +209,22 @@ class RunRecords(Database):
             if last is None:
                 raise no_job(name)
             first = last - len(entries) + 1
-            rows = [schema.log_row(name, first + i, entry) for i, entry in enumerate(entries)]
+            rows = [schema.log_row(key, first + i, entry) for i, entry in enumerate(entries)]
             conn.execute(sa.insert(schema.logs), rows)
 
-    def read_logs(self, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogEntry]:
+    def read_logs(
+        self,
+        name: str,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        kind: JobKind = JobKind.TRANSFORM,
+    ) -> list[LogEntry]:
         """Up to ``limit`` log lines with ``seq > after_seq``, in order."""
         table = schema.logs
         query = (
             sa.select(table)
-            .where(table.c.job_key == name_key(name), table.c.seq > after_seq)
+            .where(table.c.job_key == job_key(kind, name), table.c.seq > after_seq)
             .order_by(table.c.seq)
             .limit(limit)
         )

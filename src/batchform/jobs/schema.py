@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchform.errors import InternalError, ValidationError
-from batchform.jobs.names import name_key
+from batchform.jobs.names import JobKind
 from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ModelRecord, ObjectRecord
 from batchform.runner.progress import ObjectState
 from batchform.runner.result import FAILURE_REASON_MAX_CHARS
@@ -30,6 +30,11 @@ NAME_CHARS = 63  # ModelName / TransformJobName maximum length
 ARN_CHARS = 2048
 STATUS_CHARS = 16
 STATE_CHARS = 16
+KIND_CHARS = 16
+SECONDARY_STATUS_CHARS = 64
+CANDIDATE_CHARS = 64
+TAG_KEY_CHARS = 128
+TAG_VALUE_CHARS = 256
 OWNER_CHARS = 255
 STREAM_CHARS = 255
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -50,7 +55,7 @@ models = sa.Table(
 )
 
 jobs = sa.Table(
-    "transform_jobs",
+    "jobs",
     metadata,
     sa.Column("name_key", sa.String(NAME_CHARS), primary_key=True),
     sa.Column("name", sa.String(NAME_CHARS), nullable=False),
@@ -68,8 +73,12 @@ jobs = sa.Table(
     sa.Column("log_seq", sa.BigInteger, nullable=False, default=0),  # last seq handed out
     # Grows with every claim: a write that names an older generation is refused (fencing).
     sa.Column("lease_generation", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("kind", sa.String(KIND_CHARS), nullable=False, server_default="transform"),
+    sa.Column("secondary_status", sa.String(SECONDARY_STATUS_CHARS)),  # AutoML jobs
+    sa.Column("result", sa.Text),  # JSON: what a job resolved and produced (AutoML jobs)
     sa.Index("ix_transform_jobs_creation", "creation_time", "name_key"),
     sa.Index("ix_transform_jobs_status", "status", "creation_time", "name_key"),
+    sa.Index("ix_jobs_kind_creation", "kind", "creation_time", "name_key"),
 )
 
 objects = sa.Table(
@@ -89,6 +98,26 @@ objects = sa.Table(
     sa.Column("seconds", sa.Double),
     sa.Column("failure_reason", sa.String(FAILURE_REASON_MAX_CHARS)),
     sa.Index("ix_transform_job_objects_order", "job_key", "ordinal"),
+)
+
+candidates = sa.Table(
+    "automl_candidates",
+    metadata,
+    sa.Column("job_key", sa.String(NAME_CHARS), sa.ForeignKey(jobs.c.name_key), primary_key=True),
+    sa.Column("name", sa.String(CANDIDATE_CHARS), primary_key=True),
+    sa.Column("ordinal", sa.Integer, nullable=False),  # in the order candidates were recorded
+    sa.Column("status", sa.String(STATUS_CHARS), nullable=False),
+    sa.Column("objective_value", sa.Double),
+    sa.Column("creation_time", sa.Double, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # JSON, the AutoMLCandidate shape
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("resource_arn", sa.String(ARN_CHARS), primary_key=True),
+    sa.Column("key", sa.String(TAG_KEY_CHARS), primary_key=True),
+    sa.Column("value", sa.String(TAG_VALUE_CHARS), nullable=False),
 )
 
 logs = sa.Table(
@@ -176,9 +205,12 @@ def model_record(row: sa.Row[Any]) -> ModelRecord:
 
 
 def job_row(record: JobRecord) -> dict[str, Any]:
-    """The ``transform_jobs`` row of a new job (no lease, no log lines yet)."""
+    """The ``jobs`` row of a new job (no lease, no log lines yet)."""
     return {
-        "name_key": name_key(record.name),
+        "name_key": record.key,
+        "kind": record.kind.value,
+        "secondary_status": record.secondary_status,
+        "result": None if record.result is None else json.dumps(record.result),
         "name": record.name,
         "arn": record.arn,
         "status": record.status.value,
@@ -206,6 +238,9 @@ def job_record(row: sa.Row[Any]) -> JobRecord:
         start_time=_time_or_none(row.start_time),
         end_time=_time_or_none(row.end_time),
         failure_reason=row.failure_reason,
+        kind=JobKind(row.kind),
+        secondary_status=row.secondary_status,
+        result=None if row.result is None else json.loads(row.result),
     )
 
 
@@ -226,11 +261,11 @@ def object_record(row: sa.Row[Any]) -> ObjectRecord:
     )
 
 
-def log_row(name: str, seq: int, entry: tuple[datetime, int, str, str]) -> dict[str, Any]:
-    """The log row of ``(time, instance, stream, text)`` with sequence number ``seq``."""
+def log_row(key: str, seq: int, entry: tuple[datetime, int, str, str]) -> dict[str, Any]:
+    """The log row of job ``key`` for ``(time, instance, stream, text)`` numbered ``seq``."""
     when, instance, stream, text = entry
     return {
-        "job_key": name_key(name),
+        "job_key": key,
         "seq": seq,
         "time": epoch(when),
         "instance": instance,

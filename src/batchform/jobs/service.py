@@ -121,7 +121,7 @@ class JobService:
             raise model_problem
         record = self._new_job(request, model)
         if self._store.get_job(record.name) is not None:  # early answer; the insert decides
-            raise job_name_taken(record.arn)
+            raise job_name_taken(record)
         _check_input(spec)
         self._store.insert_job(record)
         if self._on_job_created is not None:

@@ -20,7 +20,7 @@ from batchform.errors import InternalError, ResourceInUseError, ValidationError
 from batchform.jobs import migrate, schema
 from batchform.jobs.database import lease_clause
 from batchform.jobs.listing import JOB_SORT_KEYS, MODEL_SORT_KEYS, Filters, PageRequest, fetch_page
-from batchform.jobs.names import name_key
+from batchform.jobs.names import JobKind, job_key, name_key
 from batchform.jobs.records import (
     TRANSITIONS,
     ClaimedJob,
@@ -111,21 +111,24 @@ class JobStore(RunRecords):
     # --- jobs ---------------------------------------------------------------------------
 
     def insert_job(self, record: JobRecord) -> None:
-        """Store a new job; a taken name (case-insensitive) is a ResourceInUseError."""
+        """Store a new job; a name taken by a job of its kind (case-insensitive) is a
+        ResourceInUseError."""
         try:
             with self._write() as conn:
                 conn.execute(sa.insert(jobs).values(schema.job_row(record)))
         except sa.exc.IntegrityError as exc:  # the primary key on name_key decided it
-            raise job_name_taken(record.arn) from exc
+            raise job_name_taken(record) from exc
 
-    def get_job(self, name: str) -> JobRecord | None:
+    def get_job(self, name: str, kind: JobKind = JobKind.TRANSFORM) -> JobRecord | None:
         with self._read() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.name_key == name_key(name))).first()
+            query = sa.select(jobs).where(jobs.c.name_key == job_key(kind, name))
+            row = conn.execute(query).first()
         return None if row is None else schema.job_record(row)
 
     def list_jobs(
         self,
         *,
+        kind: JobKind = JobKind.TRANSFORM,
         name_contains: str | None = None,
         status_equals: JobStatus | None = None,
         creation_after: datetime | None = None,
@@ -139,7 +142,8 @@ class JobStore(RunRecords):
     ) -> Page:
         """One page of jobs (items are JobRecord); see ``jobs.listing`` for the rules."""
         filters = Filters()
-        filters.contains("NameContains", jobs.c.name_key, name_contains)
+        filters.conditions.append(jobs.c.kind == kind.value)
+        filters.contains("NameContains", sa.func.lower(jobs.c.name), name_contains)
         status = None if status_equals is None else JobStatus(status_equals).value
         filters.equals("StatusEquals", jobs.c.status, status)
         filters.after("CreationTimeAfter", jobs.c.creation_time, creation_after)
@@ -161,6 +165,7 @@ class JobStore(RunRecords):
         now: datetime,
         failure_reason: str | None = None,
         lease: Lease | None = None,
+        kind: JobKind = JobKind.TRANSFORM,
     ) -> bool:
         """Move the job from ``from_`` to ``to`` if it is still in ``from_``; True iff it moved.
 
@@ -179,7 +184,8 @@ class JobStore(RunRecords):
         where = [jobs.c.status == from_.value]
         if lease is not None:
             where.append(lease_clause(lease))
-        return self._update_job(name, values, *where) == 1
+        key = lease.key if lease is not None else job_key(kind, name)
+        return self._update_job(key, values, *where) == 1
 
     # --- scheduling ---------------------------------------------------------------------
 
@@ -208,7 +214,8 @@ class JobStore(RunRecords):
             rows = conn.execute(sa.select(jobs).where(jobs.c.name_key.in_(won))).all()
         claimed = {
             row.name_key: ClaimedJob(
-                schema.job_record(row), Lease(row.name, owner, row.lease_generation)
+                schema.job_record(row),
+                Lease(row.name, owner, row.lease_generation, JobKind(row.kind)),
             )
             for row in rows
         }
@@ -217,7 +224,7 @@ class JobStore(RunRecords):
     def renew(self, lease: Lease, *, lease_s: float, now: datetime) -> bool:
         """Extend ``lease``; False if it is no longer the job's current lease."""
         values = {"lease_expires": schema.epoch(now) + lease_s}
-        return self._update_job(lease.name, values, lease_clause(lease)) == 1
+        return self._update_job(lease.key, values, lease_clause(lease)) == 1
 
     def release_owned(self, owner: str) -> int:
         """Give up every lease ``owner`` holds (a restarted server taking its jobs back at once)."""
@@ -229,13 +236,13 @@ class JobStore(RunRecords):
     def release(self, lease: Lease) -> None:
         """Give the lease up, if it is still the job's current lease."""
         values = {"lease_owner": None, "lease_expires": None}
-        self._update_job(lease.name, values, lease_clause(lease))
+        self._update_job(lease.key, values, lease_clause(lease))
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _update_job(self, name: str, values: Mapping[str, Any], *where: Any) -> int:
-        """UPDATE the job row (if it matches ``where``); the number of rows changed (0 or 1)."""
-        statement = sa.update(jobs).where(jobs.c.name_key == name_key(name), *where)
+    def _update_job(self, key: str, values: Mapping[str, Any], *where: Any) -> int:
+        """UPDATE the job row ``key`` (if it matches ``where``); the rows changed (0 or 1)."""
+        statement = sa.update(jobs).where(jobs.c.name_key == key, *where)
         with self._write() as conn:
             return conn.execute(statement.values(dict(values))).rowcount
 
@@ -269,11 +276,13 @@ class JobStore(RunRecords):
             return conn.execute(statement).rowcount == 1
 
 
-def job_name_taken(arn: str) -> ResourceInUseError:
+def job_name_taken(record: JobRecord) -> ResourceInUseError:
     """The error of a taken name (docs/semantics.md, "Create-time checks", item 6)."""
+    if record.kind is JobKind.AUTOML:
+        return ResourceInUseError(f"Job with name {record.name} already exists.")
     return ResourceInUseError(
         "Transform job names must be unique within an AWS account and region, and a "
-        f"transform job with this name already exists ({arn})"
+        f"transform job with this name already exists ({record.arn})"
     )
 
 
