@@ -280,12 +280,3 @@ def test_missing_framework_says_which_extra_to_install(
         asyncio.run(open_model(spec, cache_dir=tmp_path, environment={}))
 
     assert "pip install 'batchform[xgboost]'" in caught.value.message
-
-
-def test_selectable_inference_output_is_refused_rather_than_ignored(
-    tmp_path: Path, booster_bytes: bytes
-) -> None:
-    env = {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probability"}
-
-    with pytest.raises(ModelLoadError, match="SAGEMAKER_INFERENCE_OUTPUT"):
-        open_xgboost(tmp_path, {"xgboost-model": booster_bytes}, env)

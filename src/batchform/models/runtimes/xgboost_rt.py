@@ -15,21 +15,52 @@ Behaviour mirrored from aws/sagemaker-xgboost-container (``algorithm_mode/serve.
   floats (``0.8305925130844116``), a multi-output row as a Python list (``[0.1, 0.9]``).
   ``application/json`` is ``{"predictions": [{"score": ...}, ...]}`` and
   ``application/jsonlines`` one ``{"score": ...}`` per line. Other Accept values are 406.
+* selectable inference output (what Autopilot's XGBoost candidates use): when
+  ``SAGEMAKER_INFERENCE_OUTPUT`` is set (even empty), it is a comma list of keys, spaces
+  removed and lower-cased (``replace(" ", "").lower().split(",")``, nothing else stripped).
+  The keys each objective answers: ``binary:logistic`` and ``multi:softprob``:
+  ``predicted_label``, ``labels``, ``probability``, ``probabilities``, ``raw_score``,
+  ``raw_scores``; ``binary:logitraw``, ``binary:hinge`` and ``multi:softmax``:
+  ``predicted_label``, ``labels``, ``raw_score``, ``raw_scores``; ``reg:squarederror``,
+  ``reg:logistic``, ``reg:gamma``, ``reg:absoluteerror`` and ``reg:tweedie``:
+  ``predicted_score``. Any other key answers NaN (logged once at load). Values, per record,
+  from the same ``predict`` output as plain scores (no ``output_margin``):
+
+  - ``predicted_label``: ``int(p > 0.5)`` (logistic), ``int(margin > 0)`` (logitraw), the
+    predicted float as is (hinge, softmax: ``1.0``), ``argmax`` (softprob);
+  - ``labels``: ``[0, 1]`` for ``binary:*``, ``list(range(num_class))`` for ``multi:*``;
+  - ``probability`` / ``raw_score``: ``p`` (binary), the row's maximum (softprob), the
+    prediction (logitraw, hinge, softmax);
+  - ``probabilities`` / ``raw_scores``: ``[1.0 - p, p]`` for one-score objectives (also for
+    softmax labels, as the container does: ``[-1.0, 2.0]``), the row (softprob);
+  - ``predicted_score``: the prediction.
+
+  ``text/csv`` is one line per record, the values in the order of
+  ``SAGEMAKER_INFERENCE_OUTPUT`` (repeated keys repeated), lists quoted (``"[0, 1]"``), then a
+  newline. ``application/json`` is ``{"predictions": [{...}, ...]}`` and
+  ``application/jsonlines`` one object per line, each object's keys in the container's fixed
+  order (``predicted_label``, ``labels``, ``probability``, ``probabilities``, ``raw_score``,
+  ``raw_scores``, ``predicted_score``, then the NaN keys), NaN written ``NaN``.
 * a body larger than ``MAX_CONTENT_LENGTH`` (default 6 MiB, at most 20 MiB) is 413.
 * ``execution_parameters``: ``MaxConcurrentTransforms`` = CPU count, ``MULTI_RECORD``,
-  ``MaxPayloadInMB`` = ``MAX_CONTENT_LENGTH`` in MiB.
+  ``MaxPayloadInMB`` = ``MAX_CONTENT_LENGTH`` in MiB (Autopilot's 20971520: 20).
 
 Deliberate differences: the batch (newline) format is always used, since batchform only runs
-batch; selectable inference output (``SAGEMAKER_INFERENCE_OUTPUT``) and model ensembles are not
-supported and fail at load rather than answer differently.
+batch; model ensembles are not supported. With ``SAGEMAKER_INFERENCE_OUTPUT`` set, a model
+whose objective has no selectable output (``count:poisson``, ``reg:pseudohubererror``, ...)
+fails at load, where the container answers every request 500; and
+``application/x-recordio-protobuf`` output stays 406 (the container encodes it, each frame
+holding every earlier record again).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +85,42 @@ _PROTOBUF_TYPES = frozenset({"recordio-protobuf", recordio_protobuf.CONTENT_TYPE
 
 InputFormat = Literal["csv", "libsvm", "recordio-protobuf"]
 
+INFERENCE_OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
+PREDICTED_LABEL = "predicted_label"
+LABELS = "labels"
+PROBABILITY = "probability"
+PROBABILITIES = "probabilities"
+RAW_SCORE = "raw_score"
+RAW_SCORES = "raw_scores"
+PREDICTED_SCORE = "predicted_score"
+# The order in which the container fills each record's object (JSON key order).
+KEY_ORDER = (
+    PREDICTED_LABEL,
+    LABELS,
+    PROBABILITY,
+    PROBABILITIES,
+    RAW_SCORE,
+    RAW_SCORES,
+    PREDICTED_SCORE,
+)
+_PROBABILITY_KEYS = (PREDICTED_LABEL, LABELS, PROBABILITY, PROBABILITIES, RAW_SCORE, RAW_SCORES)
+_LABEL_KEYS = (PREDICTED_LABEL, LABELS, RAW_SCORE, RAW_SCORES)
+# The container's VALID_OBJECTIVES: the keys each objective answers; other objectives fail.
+SELECTABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "reg:squarederror": (PREDICTED_SCORE,),
+    "reg:logistic": (PREDICTED_SCORE,),
+    "reg:gamma": (PREDICTED_SCORE,),
+    "reg:absoluteerror": (PREDICTED_SCORE,),
+    "reg:tweedie": (PREDICTED_SCORE,),
+    "binary:logistic": _PROBABILITY_KEYS,
+    "multi:softprob": _PROBABILITY_KEYS,
+    "binary:logitraw": _LABEL_KEYS,
+    "binary:hinge": _LABEL_KEYS,
+    "multi:softmax": _LABEL_KEYS,
+}
+
+_log = logging.getLogger(__name__)
+
 
 class XGBoostRuntime:
     """An XGBoost Booster answering ``/invocations`` like SageMaker's XGBoost image."""
@@ -64,14 +131,10 @@ class XGBoostRuntime:
         self._max_content_length_bytes = DEFAULT_MAX_CONTENT_LENGTH_BYTES
         self._default_accept = codecs.CSV
         self._iteration_range: tuple[int, int] = (0, 0)
+        self._selection: Selection | None = None
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Load the booster and read the container's environment variables."""
-        if env.get("SAGEMAKER_INFERENCE_OUTPUT"):
-            raise ModelLoadError(
-                "SAGEMAKER_INFERENCE_OUTPUT (selectable inference output) is not supported by "
-                "the built-in xgboost runtime yet; remove it from the model's Environment."
-            )
         self._max_content_length_bytes = _max_content_length_bytes(env)
         self._default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.CSV
         booster = load_booster(find_model_file(model_dir))
@@ -81,6 +144,9 @@ class XGBoostRuntime:
         # The container predicts with the early-stopping limit (best_ntree_limit) when known.
         if best_iteration is not None:
             self._iteration_range = (0, int(best_iteration) + 1)
+        inference_output = env.get(INFERENCE_OUTPUT_ENV)
+        if inference_output is not None:  # set, even empty, turns it on (as in the container)
+            self._selection = Selection.of(inference_output, booster)
         self._booster = booster
 
     def execution_parameters(self) -> ExecutionParameters:
@@ -104,8 +170,10 @@ class XGBoostRuntime:
             )
         input_format = input_format_of(content_type)
         chosen = codecs.choose_accept(accept, SUPPORTED_ACCEPTS, self._default_accept)
-        matrix = self._matrix(body, input_format)
-        return Answer(encode_predictions(self._predict(matrix), chosen), chosen)
+        predictions = self._predict(self._matrix(body, input_format))
+        if self._selection is not None:
+            return Answer(encode_selected(predictions, self._selection, chosen), chosen)
+        return Answer(encode_predictions(predictions, chosen), chosen)
 
     def _matrix(self, body: bytes, input_format: InputFormat) -> xgb.DMatrix:
         expected = self._loaded().num_features()
@@ -187,6 +255,135 @@ def encode_predictions(predictions: npt.NDArray[Any], accept: str) -> bytes:
     if accept == codecs.JSONLINES:
         return "".join(json.dumps({"score": score}) + "\n" for score in scores).encode()
     return ("\n".join(map(str, scores)) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ``SAGEMAKER_INFERENCE_OUTPUT`` asks of a booster with this objective.
+
+    ``requested`` is the CSV column order (as written, repeats kept); ``keys`` the JSON key
+    order: the valid keys in :data:`KEY_ORDER`, then the invalid ones (NaN) as first written.
+    """
+
+    objective: str
+    num_class: int
+    requested: tuple[str, ...]
+    valid: tuple[str, ...]
+    invalid: tuple[str, ...]
+
+    @classmethod
+    def of(cls, inference_output: str, booster: xgb.Booster) -> Selection:
+        """The selection for the env value; ``ModelLoadError`` if the objective has none."""
+        objective, num_class = booster_objective(booster)
+        allowed = SELECTABLE_KEYS.get(objective)
+        if allowed is None:
+            raise ModelLoadError(
+                f"{INFERENCE_OUTPUT_ENV} is set, but the model's objective {objective!r} has no "
+                "selectable inference output in SageMaker's XGBoost container (it answers "
+                f"every request 500); objectives with one: {', '.join(SELECTABLE_KEYS)}. "
+                f"Remove {INFERENCE_OUTPUT_ENV} from the model's Environment."
+            )
+        requested = selected_output_keys(inference_output)
+        valid = tuple(key for key in KEY_ORDER if key in requested and key in allowed)
+        invalid = tuple(dict.fromkeys(key for key in requested if key not in allowed))
+        if invalid:
+            _log.warning(
+                "%s key(s) %s are incompatible with objective %r and will be NaN; its keys: %s",
+                INFERENCE_OUTPUT_ENV,
+                ", ".join(map(repr, invalid)),
+                objective,
+                ", ".join(allowed),
+            )
+        return cls(objective, num_class, requested, valid, invalid)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.valid + self.invalid
+
+
+def selected_output_keys(inference_output: str) -> tuple[str, ...]:
+    """The container's parsing: spaces removed, lower-cased, split on commas."""
+    return tuple(inference_output.replace(" ", "").lower().split(","))
+
+
+def booster_objective(booster: xgb.Booster) -> tuple[str, int]:
+    """The objective name and ``num_class`` (0 when not multiclass) of the saved config."""
+    learner = json.loads(booster.save_config())["learner"]
+    num_class = learner.get("learner_model_param", {}).get("num_class", "")
+    return str(learner["objective"]["name"]), int(num_class) if num_class else 0
+
+
+def selected_columns(predictions: npt.NDArray[Any], selection: Selection) -> dict[str, list[Any]]:
+    """One list per valid selected key, one Python value per record, as the container's
+    ``get_selected_predictions`` computes them from ``Booster.predict`` output."""
+    objective = selection.objective
+    one_per_record = objective != "multi:softprob"
+    if predictions.ndim != (1 if one_per_record else 2):
+        wanted = "one score" if one_per_record else "a row of class probabilities"
+        raise codecs.invocation_error(
+            500,
+            f"Selectable inference output needs {wanted} per record for objective "
+            f"{objective!r}, but the model predicted shape {predictions.shape}.",
+        )
+    rows = len(predictions)
+    if one_per_record:
+        scores = predictions.tolist()
+        pairs = [[1.0 - score, score] for score in scores]
+        label: list[Any]
+        if objective == "binary:logistic":
+            label = (predictions > 0.5).astype(np.int64).tolist()
+        elif objective == "binary:logitraw":
+            label = (predictions > 0).astype(np.int64).tolist()
+        else:  # binary:hinge, multi:softmax: the prediction is the label; regression unused
+            label = scores
+        columns: dict[str, list[Any]] = {
+            PREDICTED_LABEL: label,
+            PROBABILITY: scores,
+            PROBABILITIES: pairs,
+            RAW_SCORE: scores,
+            RAW_SCORES: pairs,
+            PREDICTED_SCORE: scores,
+        }
+    else:
+        best = predictions.max(axis=1).tolist()
+        every = predictions.tolist()
+        columns = {
+            PREDICTED_LABEL: predictions.argmax(axis=1).tolist(),
+            PROBABILITY: best,
+            PROBABILITIES: every,
+            RAW_SCORE: best,
+            RAW_SCORES: every,
+        }
+    labels = [0, 1] if objective.startswith("binary:") else list(range(selection.num_class))
+    columns[LABELS] = [labels] * rows
+    return {key: columns[key] for key in selection.valid}
+
+
+def encode_selected(predictions: npt.NDArray[Any], selection: Selection, accept: str) -> bytes:
+    """The container's ``encode_selected_predictions`` for CSV (batch), JSON and JSON Lines."""
+    columns = selected_columns(predictions, selection)
+    rows = len(predictions)
+    nan = float("nan")
+    for key in selection.invalid:
+        columns[key] = [nan] * rows
+    if accept == codecs.CSV:
+        cells = [_csv_cells(columns[key]) for key in selection.requested]
+        return ("\n".join(map(",".join, zip(*cells, strict=True))) + "\n").encode()
+    keys = selection.keys
+    records = [
+        dict(zip(keys, values, strict=True))
+        for values in zip(*(columns[key] for key in keys), strict=True)
+    ]
+    if accept == codecs.JSON:
+        return json.dumps({"predictions": records}).encode()
+    return "".join(json.dumps(record) + "\n" for record in records).encode()
+
+
+def _csv_cells(values: list[Any]) -> list[str]:
+    """``str`` of each value, lists quoted: ``'"{}"'.format(value)``, as the container writes."""
+    if values and isinstance(values[0], list):
+        return [f'"{value}"' for value in values]
+    return list(map(str, values))
 
 
 def find_model_file(model_dir: Path) -> Path:
