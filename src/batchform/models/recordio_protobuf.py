@@ -15,6 +15,10 @@ the column count), as the SDK's ``write_numpy_to_dense_tensor`` and
 ``write_spmatrix_to_sparse_tensor`` write them. Labels, other features and the string fields
 are ignored, as SageMaker's XGBoost container ignores them at inference.
 
+Writing is the SDK's, byte for byte: :func:`encode_dense` as ``write_numpy_to_dense_tensor``
+and :func:`encode_sparse` as ``write_spmatrix_to_sparse_tensor`` (what Autopilot's
+feature-transform container answers), so whatever they write :func:`decode_features` reads.
+
 The protobuf wire format is read by hand (no generated classes, no protobuf dependency). Dense
 batches as the SDK writes them (every frame the same length and layout) are decoded with one
 numpy view; other batches record by record. A body that does not start with the RecordIO
@@ -132,6 +136,46 @@ def encode_dense(matrix: npt.NDArray[Any], labels: npt.NDArray[Any] | None = Non
     frames = []
     for index, row in enumerate(matrix):
         record = _map_entry(1, _value_bytes(field, row))
+        if labels is not None:
+            record += _map_entry(2, _value_bytes(label_field, labels[index : index + 1]))
+        frames.append(_frame(record))
+    return b"".join(frames)
+
+
+def encode_sparse(matrix: Any, labels: npt.NDArray[Any] | None = None) -> bytes:
+    """``matrix`` as ``write_spmatrix_to_sparse_tensor(file, matrix, labels)`` writes it.
+
+    ``matrix`` is a scipy sparse matrix (anything with ``tocsr()``) or a 2-D array, whose
+    non-zero entries are written. One framed ``Record`` per row: the row's non-zero values in
+    ``features["values"]`` (``values``, then ``keys`` = their column indices, then ``shape`` =
+    ``[columns]``) and its label, if any, in ``label["values"]``; an all-zero row keeps only
+    its shape. Types map as in :func:`encode_dense`. This is what Autopilot's feature-transform
+    container answers with ``AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF=1``, and
+    :func:`decode_features` reads it back as :class:`SparseFeatures`.
+    """
+    indptr, indices, data, (rows, columns) = _csr_parts(matrix)
+    field = _encoded_field(data.dtype, "matrix")
+    if labels is not None and (labels.ndim != 1 or len(labels) != rows):
+        raise ValidationError(
+            f"labels must be 1-D with one label per row ({rows}), got shape {labels.shape}"
+        )
+    label_field = _encoded_field(labels.dtype, "labels") if labels is not None else 0
+    for array, array_field in ((data, field), (labels, label_field)):
+        if array_field == 7 and array is not None and array.size and not _fits_int32(array):
+            raise ValidationError("int64 values must fit in int32 (they become an Int32Tensor)")
+    # Keys for every row at once; each row's packed keys are a slice of them.
+    key_sizes = _varint_sizes(indices)
+    key_bytes = _pack_varints(indices, key_sizes)
+    key_offsets = np.concatenate(([0], np.cumsum(key_sizes))).astype(np.int64)[indptr]
+    shape = _delimited(3, _varint_bytes(columns))
+    frames = []
+    for index in range(rows):
+        start, end = int(indptr[index]), int(indptr[index + 1])
+        tensor = b""
+        if end > start:
+            tensor += _delimited(1, _packed_values(field, data[start:end]))
+            tensor += _delimited(2, key_bytes[key_offsets[index] : key_offsets[index + 1]])
+        record = _map_entry(1, _delimited(field, tensor + shape))
         if labels is not None:
             record += _map_entry(2, _value_bytes(label_field, labels[index : index + 1]))
         frames.append(_frame(record))
@@ -383,12 +427,61 @@ def _fits_int32(array: npt.NDArray[Any]) -> bool:
 
 def _value_bytes(field: int, row: npt.NDArray[Any]) -> bytes:
     """A ``Value`` holding ``row`` in its tensor ``field``; empty rows keep an empty tensor."""
-    if field == 7:
-        packed = b"".join(_varint_bytes(int(v) & _U64) for v in row.tolist())
-    else:
-        packed = row.astype(row.dtype.newbyteorder("<")).tobytes()
+    packed = _packed_values(field, row)
     tensor = _delimited(1, packed) if packed else b""
     return _delimited(field, tensor)
+
+
+def _packed_values(field: int, values: npt.NDArray[Any]) -> bytes:
+    """A tensor's packed ``values``: little-endian floats, or varints for an Int32Tensor."""
+    if field == 7:
+        return b"".join(_varint_bytes(int(v) & _U64) for v in values.tolist())
+    return values.astype(values.dtype.newbyteorder("<")).tobytes()
+
+
+def _csr_parts(
+    matrix: Any,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[Any], tuple[int, int]]:
+    """``indptr``, column ``indices``, ``data`` and shape of a sparse matrix or 2-D array."""
+    if hasattr(matrix, "tocsr"):
+        csr = matrix.tocsr()
+        if len(csr.shape) != 2:
+            raise ValidationError(f"encode_sparse needs a matrix, got shape {csr.shape}")
+        data = np.asarray(csr.data)
+        indices = np.asarray(csr.indices).astype(np.uint64)
+        indptr = np.asarray(csr.indptr).astype(np.int64)
+        return indptr, indices, data, (int(csr.shape[0]), int(csr.shape[1]))
+    array = np.asarray(matrix)
+    if array.ndim != 2:
+        raise ValidationError(f"encode_sparse needs a 2-D matrix, got {array.ndim} dimension(s)")
+    rows, columns = np.nonzero(array)
+    counts = np.bincount(rows, minlength=array.shape[0])
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return indptr, columns.astype(np.uint64), array[rows, columns], array.shape
+
+
+def _varint_sizes(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """How many bytes each value's varint takes (1 to 10)."""
+    sizes = np.ones(values.shape, dtype=np.int64)
+    rest = values >> np.uint64(7)
+    while rest.any():
+        sizes += rest > 0
+        rest = rest >> np.uint64(7)
+    return sizes
+
+
+def _pack_varints(values: npt.NDArray[np.uint64], sizes: npt.NDArray[np.int64]) -> bytes:
+    """The varints of ``values`` back to back (``sizes`` from :func:`_varint_sizes`)."""
+    if not values.size:
+        return b""
+    starts = np.cumsum(sizes) - sizes
+    out = np.empty(int(sizes.sum()), dtype=np.uint8)
+    for place in range(int(sizes.max())):
+        present = sizes > place
+        low = (values[present] >> np.uint64(7 * place)) & np.uint64(0x7F)
+        more = np.where(sizes[present] - 1 > place, 0x80, 0)
+        out[starts[present] + place] = low.astype(np.uint8) | more.astype(np.uint8)
+    return out.tobytes()
 
 
 def _map_entry(field: int, value: bytes) -> bytes:
