@@ -1,0 +1,333 @@
+"""The AutoML artifact format: CSV rows, the feature transformer, labels, save and load."""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression
+
+from batchform.errors import ModelLoadError
+from batchform.models.automl_artifacts import (
+    ARTIFACT_FILE,
+    COLUMN_TYPES,
+    MISSING_CATEGORY,
+    NO_TEXT_TOKEN,
+    TabularEnsemble,
+    TabularPreprocessor,
+    build_feature_transformer,
+    clean_categorical_columns,
+    datetime_parts,
+    load_artifact,
+    parse_csv_rows,
+    parse_numeric_columns,
+    save_artifact,
+    text_documents,
+)
+
+TYPES = ["numeric", "categorical", "text", "datetime"]
+NAMES = ["age", "plan", "comment", "signup"]
+
+
+def rows_of(*records: tuple[str, ...]) -> np.ndarray:
+    table = np.empty((len(records), len(records[0])), dtype=object)
+    for i, record in enumerate(records):
+        table[i, :] = record
+    return table
+
+
+def mixed_rows(n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    comments = ["great service", "slow support, cancel soon", "cheap and fast", "", "love it"]
+    records = []
+    labels = []
+    for i in range(n):
+        age = "" if i % 7 == 0 else str(int(rng.integers(18, 80)))
+        plan = "" if i % 11 == 0 else str(rng.choice(["basic", "plus", "pro"]))
+        comment = str(rng.choice(comments))
+        signup = f"2024-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}T10:30:00"
+        records.append((age, plan, comment, signup))
+        labels.append("yes" if "cancel" in comment or plan == "pro" else "no")
+    return rows_of(*records), labels
+
+
+def fitted(rows: np.ndarray, classes: list[str] | None = None) -> TabularPreprocessor:
+    transformer = build_feature_transformer(TYPES).fit(rows)
+    return TabularPreprocessor(NAMES, list(TYPES), "churn", transformer, classes)
+
+
+def dense(matrix: object) -> np.ndarray:
+    if scipy.sparse.issparse(matrix):
+        return np.asarray(matrix.toarray())  # type: ignore[attr-defined]
+    return np.asarray(matrix)
+
+
+# --- CSV rows ---
+
+
+def test_csv_rows_follow_rfc_4180_and_keep_the_header() -> None:
+    body = b'age,comment\n42,"slow, ""very"" slow"\n,"two\nlines"\r\n'
+
+    rows = parse_csv_rows(body)
+
+    assert rows.dtype == object
+    assert rows.tolist() == [
+        ["age", "comment"],
+        ["42", 'slow, "very" slow'],
+        ["", "two\nlines"],
+    ]
+
+
+def test_csv_rows_skip_blank_lines_unless_there_is_one_column() -> None:
+    assert parse_csv_rows(b"1,2\n\n3,4\n").tolist() == [["1", "2"], ["3", "4"]]
+    assert parse_csv_rows(b"a\n\nb\n").tolist() == [["a"], [""], ["b"]]
+    assert parse_csv_rows(b"\xef\xbb\xbfx,y\n").tolist() == [["x", "y"]]
+    assert parse_csv_rows(b"").shape == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"1,2\n3\n", "Record 2 of the CSV payload has a different number of columns"),
+        (b"\xff\xfe,1\n", "not valid UTF-8"),
+        (b'"open\n', "Could not parse the CSV payload"),
+    ],
+)
+def test_bad_csv_is_a_value_error(body: bytes, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        parse_csv_rows(body)
+
+
+# --- column functions ---
+
+
+def test_numeric_values_parse_to_float_and_the_rest_is_nan() -> None:
+    parsed = parse_numeric_columns(rows_of(("1.5", " 2 "), ("", "abc"), ("inf", "-3e2")))
+
+    assert parsed.dtype == np.float64
+    assert parsed[0].tolist() == [1.5, 2.0]
+    assert math.isnan(parsed[1, 0]) and math.isnan(parsed[1, 1]) and math.isnan(parsed[2, 0])
+    assert parsed[2, 1] == -300.0
+
+
+def test_categories_are_stripped_and_missing_becomes_a_category() -> None:
+    cleaned = clean_categorical_columns(rows_of((" pro ",), ("",)))
+
+    assert cleaned.tolist() == [["pro"], [MISSING_CATEGORY]]
+
+
+def test_documents_without_words_become_the_no_text_token() -> None:
+    documents = text_documents(rows_of(("hello world",), ("",), ("!!",)))
+
+    assert documents.tolist() == ["hello world", NO_TEXT_TOKEN, NO_TEXT_TOKEN]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01", [2024, 5, 1, 2, 0]),
+        ("2024/05/01 13:45", [2024, 5, 1, 2, 13]),
+        ("2024-05-01T13:45:00.123Z", [2024, 5, 1, 2, 13]),
+        ("2024-05-01 13:45:00+02:00", [2024, 5, 1, 2, 13]),
+        ("20240501", [2024, 5, 1, 2, 0]),
+    ],
+)
+def test_datetimes_become_year_month_day_weekday_hour(text: str, expected: list[int]) -> None:
+    assert datetime_parts(rows_of((text,))).tolist() == [[float(v) for v in expected]]
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2024-13-01", "2024-02-30", "05/01/2024"])
+def test_unparsable_datetimes_are_missing(text: str) -> None:
+    assert np.isnan(datetime_parts(rows_of((text,)))).all()
+
+
+# --- the transformer ---
+
+
+def test_mixed_columns_transform_to_float64_rows() -> None:
+    rows, _ = mixed_rows(60)
+
+    features = fitted(rows).features(rows)
+
+    assert features.dtype == np.float64
+    assert features.shape[0] == 60
+    assert scipy.sparse.issparse(features) or isinstance(features, np.ndarray)
+    if scipy.sparse.issparse(features):
+        assert features.format == "csr"
+    assert np.isfinite(dense(features)).all()
+
+
+def test_unseen_values_transform_without_warnings() -> None:
+    rows, _ = mixed_rows(40)
+    preprocessor = fitted(rows)
+    unseen = rows_of(("abc", "enterprise", "brand new words", "not a date"))
+
+    assert np.isfinite(dense(preprocessor.features(unseen))).all()
+
+
+@pytest.mark.parametrize("kind", COLUMN_TYPES)
+def test_fits_a_column_whose_values_are_all_missing(kind: str) -> None:
+    empty = rows_of(("",), ("",), ("",))
+    transformer = build_feature_transformer([kind]).fit(empty)
+
+    out = dense(transformer.transform(rows_of(("1",), ("2024-01-01",), ("x y",))))
+
+    assert out.shape[0] == 3
+    assert np.isfinite(out).all()
+
+
+def test_fits_a_single_row() -> None:
+    rows, _ = mixed_rows(5)
+    transformer = build_feature_transformer(TYPES).fit(rows[:1])
+
+    assert np.isfinite(dense(transformer.transform(rows))).all()
+
+
+def test_unknown_or_no_column_types_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"Unknown column type.*'float'"):
+        build_feature_transformer(["numeric", "float"])
+    with pytest.raises(ValueError, match="at least one feature column"):
+        build_feature_transformer([])
+
+
+# --- the preprocessor ---
+
+
+def test_wrong_width_is_the_containers_message() -> None:
+    rows, _ = mixed_rows(20)
+    preprocessor = fitted(rows)
+    with_target = np.column_stack([rows, np.array(["yes"] * 20, dtype=object)])
+
+    with pytest.raises(ValueError) as caught:
+        preprocessor.features(with_target)
+
+    assert str(caught.value) == (
+        "Received data of unknown size. Expected number of columns is 4. "
+        "Number of columns in the received data is 5."
+    )
+
+
+def test_labels_encode_and_decode_in_class_order() -> None:
+    rows, _ = mixed_rows(10)
+    preprocessor = fitted(rows, ["no", "yes"])
+
+    assert preprocessor.encode_labels(["yes", "no", "yes"]).tolist() == [1, 0, 1]
+    assert preprocessor.decode_labels([1, 0]) == ["yes", "no"]
+    with pytest.raises(ValueError, match="Unknown label 'maybe' for churn"):
+        preprocessor.encode_labels(["yes", "maybe"])
+    with pytest.raises(ValueError, match="Label code 2 is out of range"):
+        preprocessor.decode_labels([2])
+
+
+def test_regression_targets_encode_as_floats_and_have_no_labels() -> None:
+    rows, _ = mixed_rows(10)
+    preprocessor = fitted(rows)
+
+    assert preprocessor.encode_labels(["1.5", " 2"]).tolist() == [1.5, 2.0]
+    with pytest.raises(ValueError, match="'x' of churn is not a number"):
+        preprocessor.encode_labels(["x"])
+    with pytest.raises(ValueError, match="regression target"):
+        preprocessor.decode_labels([0])
+
+
+# --- save and load ---
+
+
+def test_a_saved_ensemble_loads_and_predicts_the_same(tmp_path: Path) -> None:
+    rows, labels = mixed_rows(80)
+    preprocessor = fitted(rows, ["no", "yes"])
+    estimator = LogisticRegression(max_iter=1000).fit(
+        preprocessor.features(rows), preprocessor.encode_labels(labels)
+    )
+    ensemble = TabularEnsemble(preprocessor, estimator, "BinaryClassification")
+
+    path = save_artifact(ensemble, tmp_path / "model")
+    loaded = load_artifact(tmp_path / "model")
+
+    assert path == tmp_path / "model" / ARTIFACT_FILE
+    assert isinstance(loaded, TabularEnsemble)
+    np.testing.assert_array_equal(
+        loaded.estimator.predict_proba(loaded.preprocessor.features(rows)),
+        estimator.predict_proba(preprocessor.features(rows)),
+    )
+
+
+class RecordingUnpickler(pickle.Unpickler):
+    """Remembers the top-level package of every class or function a pickle refers to."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self.packages: set[str] = set()
+
+    def find_class(self, module: str, name: str) -> Any:
+        self.packages.add(module.split(".", maxsplit=1)[0])
+        return super().find_class(module, name)
+
+
+def test_pickles_refer_only_to_batchform_sklearn_and_their_dependencies() -> None:
+    rows, labels = mixed_rows(30)
+    preprocessor = fitted(rows, ["no", "yes"])
+    estimator = LogisticRegression(max_iter=1000).fit(
+        preprocessor.features(rows), preprocessor.encode_labels(labels)
+    )
+    unpickler = RecordingUnpickler(
+        pickle.dumps(TabularEnsemble(preprocessor, estimator, "BinaryClassification"))
+    )
+
+    unpickler.load()
+
+    assert "batchform" in unpickler.packages
+    assert unpickler.packages <= {"batchform", "sklearn", "numpy", "scipy", "builtins", "copyreg"}
+
+
+def test_missing_artifact_says_what_the_archive_has(tmp_path: Path) -> None:
+    (tmp_path / "xgboost-model").write_bytes(b"x")
+
+    with pytest.raises(ModelLoadError, match=r"has xgboost-model at its root.*model\.joblib"):
+        load_artifact(tmp_path)
+
+
+def test_a_foreign_pickle_is_not_an_automl_artifact(tmp_path: Path) -> None:
+    joblib.dump({"not": "ours"}, tmp_path / ARTIFACT_FILE)
+
+    with pytest.raises(ModelLoadError, match=r"holds a builtins\.dict, not a batchform AutoML"):
+        load_artifact(tmp_path)
+
+
+# A protocol-2 pickle of just the class Autopilot saves: unpickling it imports its module.
+AUTOPILOT_PICKLE = (
+    b"\x80\x02csagemaker_sklearn_extension.externals.automl_transformer\nAutoMLTransformer\n."
+)
+
+
+def test_a_real_autopilot_artifact_says_how_to_run_the_real_image(tmp_path: Path) -> None:
+    (tmp_path / ARTIFACT_FILE).write_bytes(AUTOPILOT_PICKLE)
+
+    with pytest.raises(ModelLoadError) as caught:
+        load_artifact(tmp_path)
+
+    message = caught.value.message
+    assert "SageMaker Autopilot model" in message
+    assert "sagemaker_sklearn_extension" in message
+    assert "cannot load it" in message
+    assert "batchform images add <Image> --url http://host:port" in message
+    assert "sagemaker-sklearn-automl" in message
+
+
+def test_autopilot_serving_code_marks_an_autopilot_artifact(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "sagemaker_serve.py").write_text("# This code is auto-generated.\n")
+    (tmp_path / ARTIFACT_FILE).write_bytes(b"not a pickle at all")
+
+    with pytest.raises(ModelLoadError, match=r"SageMaker Autopilot model.*--url"):
+        load_artifact(tmp_path)
+    (tmp_path / ARTIFACT_FILE).unlink()
+    with pytest.raises(ModelLoadError, match="SageMaker Autopilot model"):
+        load_artifact(tmp_path)
