@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from batchform.api import handlers
+from batchform.api import automl, handlers
 from batchform.api.handlers import Body, Service
 from batchform.api.protocol import (
     error_response,
@@ -49,6 +49,16 @@ OPERATIONS: Mapping[str, Handler] = MappingProxyType(
         "DescribeTransformJob": handlers.describe_transform_job,
         "ListTransformJobs": handlers.list_transform_jobs,
         "StopTransformJob": handlers.stop_transform_job,
+        "CreateAutoMLJob": automl.create_auto_ml_job,
+        "CreateAutoMLJobV2": automl.create_auto_ml_job_v2,
+        "DescribeAutoMLJob": automl.describe_auto_ml_job,
+        "DescribeAutoMLJobV2": automl.describe_auto_ml_job_v2,
+        "ListAutoMLJobs": automl.list_auto_ml_jobs,
+        "ListCandidatesForAutoMLJob": automl.list_candidates_for_auto_ml_job,
+        "StopAutoMLJob": automl.stop_auto_ml_job,
+        "AddTags": automl.add_tags,
+        "ListTags": automl.list_tags,
+        "DeleteTags": automl.delete_tags,
     }
 )
 

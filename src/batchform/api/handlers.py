@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from batchform.api import render
 from batchform.api.validation import validate_request
 from batchform.errors import ValidationError
+from batchform.jobs.automl_service import AutoMLService
 from batchform.jobs.records import JobRecord, LogEntry, ModelRecord, ObjectState, Page, Progress
 from batchform.jobs.run_records import ObjectPage
 
@@ -27,6 +28,9 @@ MAX_OBJECT_LIMIT = 1000
 
 class Service(Protocol):
     """What the API needs of ``jobs.service.JobService``."""
+
+    @property
+    def automl(self) -> AutoMLService: ...
 
     def create_model(self, request: dict[str, Any]) -> ModelRecord: ...
     def describe_model(self, name: str) -> ModelRecord: ...

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 
 from batchform.config import Settings
 from batchform.errors import BatchformError, LeaseLostError
-from batchform.jobs.records import ClaimedJob, JobRecord, JobStatus, Lease
+from batchform.jobs import automl_execution
+from batchform.jobs.records import ClaimedJob, JobKind, JobRecord, JobStatus, Lease
 from batchform.jobs.requests import model_spec, run_spec
 from batchform.jobs.run_records import PlannedRow
 from batchform.jobs.sink import StoreSink
@@ -62,7 +63,9 @@ def run_job(store: JobStore, settings: Settings, claimed: ClaimedJob, control: J
     """
     record, lease = claimed.record, claimed.lease
     try:
-        if record.status is JobStatus.STOPPING:
+        if record.kind is JobKind.AUTOML:
+            _execute_automl(store, record, lease, control)
+        elif record.status is JobStatus.STOPPING:
             _transition(store, lease, JobStatus.STOPPING, JobStatus.STOPPED)
         else:
             _execute(store, settings, record, lease, control)
@@ -70,7 +73,7 @@ def run_job(store: JobStore, settings: Settings, claimed: ClaimedJob, control: J
         logger.warning("%s; this server stops working on it", exc.message)
         control.lose_lease()
     except Exception as exc:  # our bug or the store's failure: the job must not hang
-        logger.exception("transform job %s: internal error", lease.name)
+        logger.exception("%s job %s: internal error", record.kind, lease.name)
         if not control.lease_lost:
             _end_quietly(store, lease, internal_failure_reason(exc))
     finally:
@@ -78,6 +81,13 @@ def run_job(store: JobStore, settings: Settings, claimed: ClaimedJob, control: J
             store.release(lease)
         except Exception:  # the lease then expires by itself
             logger.exception("transform job %s: could not release its lease", lease.name)
+
+
+def _execute_automl(store: JobStore, record: JobRecord, lease: Lease, control: JobControl) -> None:
+    if record.status is JobStatus.STOPPING:  # its server died while stopping it
+        automl_execution.end(store, lease, JobStatus.STOPPED, "Stopped", None)
+    else:
+        automl_execution.execute_automl(store, record, lease, control)
 
 
 def internal_failure_reason(exc: BaseException) -> str:

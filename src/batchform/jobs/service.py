@@ -13,8 +13,9 @@ from typing import Any
 
 from batchform.config import Settings
 from batchform.errors import StorageError, ValidationError
+from batchform.jobs.automl_service import AutoMLService
 from batchform.jobs.listing import DEFAULT_MAX_RESULTS, DEFAULT_SORT_BY, DEFAULT_SORT_ORDER
-from batchform.jobs.names import model_arn, transform_job_arn
+from batchform.jobs.names import JobKind, model_arn, transform_job_arn
 from batchform.jobs.records import (
     JobRecord,
     JobStatus,
@@ -62,6 +63,14 @@ class JobService:
         self._account = account
         self._on_job_created = on_job_created
         self._clock = clock
+        self.automl = AutoMLService(
+            store,
+            region=region,
+            account=account,
+            clock=clock,
+            on_job_created=on_job_created,
+            known_arn=self._known_arn,
+        )
 
     # --- models -------------------------------------------------------------------------
 
@@ -73,6 +82,7 @@ class JobService:
             name=name, arn=self._model_arn(name), request=request, creation_time=self._clock()
         )
         self._store.insert_model(record)
+        self._store.add_tags(record.arn, _tags(request))
         return record
 
     def describe_model(self, name: str) -> ModelRecord:
@@ -124,6 +134,7 @@ class JobService:
             raise job_name_taken(record)
         _check_input(spec)
         self._store.insert_job(record)
+        self._store.add_tags(record.arn, _tags(request))
         if self._on_job_created is not None:
             self._on_job_created()
         return record
@@ -200,6 +211,14 @@ class JobService:
             last_modified_time=now,
         )
 
+    def _known_arn(self, arn: str) -> bool:
+        """Whether ``arn`` names a model or job of this server (AddTags / ListTags)."""
+        kind, _, name = arn.rpartition(":")[2].partition("/")
+        if kind == "model":
+            return self._store.get_model(name) is not None
+        kinds = {"transform-job": JobKind.TRANSFORM, "automl-job": JobKind.AUTOML}
+        return kind in kinds and self._store.get_job(name, kinds[kind]) is not None
+
     def _model_arn(self, name: str) -> str:
         return model_arn(self._region, self._account, name)
 
@@ -266,6 +285,10 @@ def _page_arguments(request: Mapping[str, Any]) -> dict[str, Any]:
         "max_results": request.get("MaxResults", DEFAULT_MAX_RESULTS),
         "next_token": request.get("NextToken") or None,
     }
+
+
+def _tags(request: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(tag["Key"], tag.get("Value", "")) for tag in request.get("Tags") or []]
 
 
 def _check_input(spec: RunSpec) -> None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from batchform.config import Settings
 from batchform.errors import InternalError, ResourceInUseError, ValidationError
 from batchform.jobs import migrate, schema
+from batchform.jobs.automl_records import AutoMLRecords
 from batchform.jobs.database import lease_clause
 from batchform.jobs.listing import JOB_SORT_KEYS, MODEL_SORT_KEYS, Filters, PageRequest, fetch_page
 from batchform.jobs.names import JobKind, job_key, name_key
@@ -41,7 +42,7 @@ _SCHEMA_LOCK_ID = 0x62_66_6F_72_6D  # any constant: the PostgreSQL advisory lock
 jobs, models = schema.jobs, schema.models
 
 
-class JobStore(RunRecords):
+class JobStore(RunRecords, AutoMLRecords):
     """Models, transform jobs and everything recorded while jobs run (thread-safe)."""
 
     @classmethod

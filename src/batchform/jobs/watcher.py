@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from batchform.jobs.records import JobStatus
+from batchform.jobs.records import JobKind, JobStatus
 from batchform.jobs.store import JobStore
 from batchform.runner.executor import CancelToken
 
@@ -35,10 +35,13 @@ class JobWatcher:
         name: str,
         cancel: CancelToken,
         chores: Sequence[Callable[[], None]],
+        *,
         every_s: float = WATCH_EVERY_S,
+        kind: JobKind = JobKind.TRANSFORM,
     ) -> None:
         self._store = store
         self._name = name
+        self._kind = kind
         self._cancel = cancel
         self._chores = chores
         self._every_s = every_s
@@ -67,11 +70,11 @@ class JobWatcher:
             self._done.wait(self._every_s)
 
     def _tick(self) -> None:
-        record = self._store.get_job(self._name)
+        record = self._store.get_job(self._name, self._kind)
         if not self._cancel.cancelled and (
             record is None or record.status is not JobStatus.IN_PROGRESS
         ):
-            logger.info("transform job %s: stop requested; cancelling the run", self._name)
+            logger.info("%s job %s: stop requested; cancelling the run", self._kind, self._name)
             self._cancel.cancel()
         for chore in self._chores:
             chore()

@@ -23,7 +23,7 @@ from batchform.config import Settings
 from batchform.errors import InternalError
 from batchform.jobs import execution
 from batchform.jobs.execution import JobControl, planned_rows, run_job
-from batchform.jobs.records import ClaimedJob, JobStatus, Lease, ObjectState
+from batchform.jobs.records import ClaimedJob, JobKind, JobStatus, Lease, ObjectState
 from batchform.jobs.run_records import ObjectUpdate
 from batchform.jobs.service import JobService
 from batchform.jobs.sink import StoreSink
@@ -493,9 +493,10 @@ class RecordingStore(JobStore):
         entries: Sequence[tuple[datetime, int, str, str]],
         *,
         lease: Lease | None = None,
+        kind: JobKind = JobKind.TRANSFORM,
     ) -> None:
         self.log_writes += 1
-        super().append_logs(name, entries, lease=lease)
+        super().append_logs(name, entries, lease=lease, kind=kind)
 
     def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
         if self.failures:

@@ -174,7 +174,7 @@ def test_the_tables_are_the_head_of_the_schema_history(store_url: str) -> None:
     engine.dispose()
 
 
-def test_a_store_of_the_first_version_is_upgraded_and_keeps_its_published_objects(
+def test_a_store_of_the_first_version_is_upgraded_and_keeps_its_jobs_models_and_objects(
     store_url: str,
 ) -> None:
     engine = sa.create_engine(store_url)
@@ -185,10 +185,19 @@ def test_a_store_of_the_first_version_is_upgraded_and_keeps_its_published_object
         conn.execute(
             sa.text("INSERT INTO transform_job_published VALUES ('old', 'a.csv', 's3://b/o/a.out')")
         )
+        conn.execute(
+            sa.text(
+                "INSERT INTO models (name_key, name, arn, request, creation_time) "
+                "VALUES ('xgb', 'Xgb', 'arn:aws:sagemaker:us-east-1:123456789012:model/xgb', "
+                "'{\"ModelName\": \"Xgb\"}', 1.5)"
+            )
+        )
     engine.dispose()
     store = JobStore(store_url)
     store.create_schema()
     try:
+        assert [model.name for model in store.list_models().items] == ["Xgb"]
+        assert [job.name for job in store.list_jobs().items] == ["old"]
         assert store.published("old") == {"a.csv"}
         record = store.get_job("old")
         assert record is not None and record.status is JobStatus.IN_PROGRESS

@@ -62,6 +62,8 @@ BODIES: dict[str, dict[str, Any]] = {
 class FakeService:
     """Records each call; answers with fixed records; raises ``fail_with`` when set."""
 
+    automl: Any = None  # the AutoML operations are tested against a real service elsewhere
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.fail_with: Exception | None = None
