@@ -70,6 +70,12 @@ def _onnx() -> Runtime:
     return OnnxRuntime()
 
 
+def _automl() -> Runtime:
+    from batchform.models.runtimes.automl_rt import AutoMLRuntime
+
+    return AutoMLRuntime()
+
+
 @dataclass(frozen=True, slots=True)
 class ImageEntry:
     """One built-in runtime: the repository names that select it and how to build it."""
@@ -91,6 +97,9 @@ IMAGES: tuple[ImageEntry, ...] = (
     ImageEntry("python", ("python",), _python, "all"),
     ImageEntry("lightgbm", ("lightgbm",), _lightgbm, "lightgbm"),
     ImageEntry("onnx", ("onnx",), _onnx, "onnx"),
+    ImageEntry(
+        "sklearn-automl", ("sklearn-automl", "sagemaker-sklearn-automl"), _automl, "sklearn"
+    ),
 )
 _BY_REPOSITORY = {name: entry for entry in IMAGES for name in entry.repositories}
 _BY_RUNTIME = {entry.runtime: entry for entry in IMAGES}
