@@ -22,6 +22,7 @@ import pytest
 import scipy.sparse  # type: ignore[import-untyped]
 import xgboost as xgb
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import FunctionTransformer
 
 from batchform.errors import InvocationError, ModelLoadError
 from batchform.models import recordio_protobuf
@@ -294,6 +295,28 @@ def test_dense_features_without_sparse_encoding_are_dense_records(
     assert isinstance(decoded, np.ndarray)
     expected = numeric.features(test_table.rows[:, :1]).astype(np.float32)
     np.testing.assert_array_equal(decoded, expected.astype(np.float64))
+
+
+def stored_zeros(rows: np.ndarray) -> Any:
+    """A transform whose CSR output stores a zero next to each value (module level: pickled)."""
+    n = len(rows)
+    data = np.tile([0.0, 2.5], n)
+    indices = np.tile([0, 2], n)
+    return scipy.sparse.csr_matrix((data, indices, np.arange(0, 2 * n + 1, 2)), shape=(n, 3))
+
+
+def test_stored_zeros_are_not_sent(tmp_path: Path, train: Table) -> None:
+    transformer = FunctionTransformer(stored_zeros).fit(train.rows)
+    dpp = TabularPreprocessor(list(NAMES), list(TYPES), "churn", transformer, ["no", "yes"])
+    model = open_automl(tmp_path, dpp, FEATURE_ENV)
+
+    body, _ = invoke(model, b"1,a,b,2024-01-01\n2,c,d,2024-01-02\n")
+
+    decoded = recordio_protobuf.decode_features(body)
+    assert isinstance(decoded, recordio_protobuf.SparseFeatures)
+    assert decoded.columns == 3
+    assert decoded.rows.indices.tolist() == [2, 2]
+    assert decoded.rows.values.tolist() == [2.5, 2.5]
 
 
 # --- execution parameters ---

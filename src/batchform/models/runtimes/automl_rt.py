@@ -12,7 +12,9 @@ loaded here (the load error says how to run the real image as a registered url i
   columns, else 400 ``Received data of unknown size. Expected number of columns is <n>. Number
   of columns in the received data is <m>.``. Output ``application/x-recordio-protobuf``
   (float32; sparse records when ``AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF=1`` or when the
-  features are sparse, else dense) or ``text/csv``, chosen by Accept, else
+  features are sparse, else dense; a sparse record carries the non-zero values only, which
+  XGBoost reads as "absent = missing", the way batchform's AutoML trains it) or
+  ``text/csv``, chosen by Accept, else
   ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``; another Accept is 406 ``Accept type '<type>' is not
   supported.``.
 * ``inverse-label-transform`` (the same data-processor model, after the algorithm container):
@@ -38,7 +40,8 @@ feature-transform mode and 6 otherwise, as ``execution_parameters_fn`` answers.
 Deliberate differences from the real image: a request with the target column too
 (``n + 1`` columns) is refused with the 400 above instead of being transformed with the label
 prepended (which misaligns the pipeline, spec §2.4); the inverse-label container without
-selectable inference refuses more than one column (the real one flattens them all); a CSV
+selectable inference refuses more than one column (the real one flattens them all); zeros
+stored in sparse features are not sent (the real image writes them as values); a CSV
 answer from sparse features is written dense (the real one fails); the default Accept without
 ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` is recordio-protobuf in feature-transform mode and
 ``text/csv`` otherwise (the real one falls back to JSON, which it cannot write); a bad
@@ -207,7 +210,11 @@ class AutoMLRuntime:
         if chosen == codecs.CSV:
             dense = features.toarray() if hasattr(features, "toarray") else features
             return Answer(codecs.array_to_csv(np.asarray(dense, dtype=np.float64)), chosen)
-        if self._sparse or hasattr(features, "tocsr"):
+        if hasattr(features, "tocsr"):
+            csr = features.tocsr().astype(np.float32)  # a copy: the zeros can go
+            csr.eliminate_zeros()
+            return Answer(recordio_protobuf.encode_sparse(csr), chosen)
+        if self._sparse:
             return Answer(recordio_protobuf.encode_sparse(features.astype(np.float32)), chosen)
         return Answer(recordio_protobuf.encode_dense(features.astype(np.float32)), chosen)
 
