@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -68,34 +69,80 @@ def sagemaker_client(endpoint_url: str) -> Any:
 
 @click.command("jobs")
 @endpoint_option
-@click.option("--status", "status", help="Only jobs in this TransformJobStatus.")
+@click.option("--status", "status", help="Only jobs in this status (InProgress, Completed…).")
 @click.option("--name-contains", help="Only jobs whose name contains this.")
+@click.option(
+    "--kind",
+    type=click.Choice(["all", "transform", "automl"]),
+    default="all",
+    show_default=True,
+    help="Transform jobs, AutoML jobs, or both.",
+)
 @click.option(
     "--max", "max_jobs", type=int, default=50, show_default=True, help="At most this many."
 )
-def jobs(endpoint_url: str, status: str | None, name_contains: str | None, max_jobs: int) -> None:
-    """List transform jobs, newest first."""
+def jobs(
+    endpoint_url: str, status: str | None, name_contains: str | None, kind: str, max_jobs: int
+) -> None:
+    """List transform and AutoML jobs, newest first."""
+    filters: dict[str, Any] = {}
+    if status:
+        filters["StatusEquals"] = status
+    if name_contains:
+        filters["NameContains"] = name_contains
+    rows: list[tuple[float, list[str]]] = []
     with reported_errors(endpoint_url):
         client = sagemaker_client(endpoint_url)
-        filters: dict[str, Any] = {}
-        if status:
-            filters["StatusEquals"] = status
-        if name_contains:
-            filters["NameContains"] = name_contains
-        pages = client.get_paginator("list_transform_jobs").paginate(
+        for listing in JOB_LISTINGS:
+            if kind in ("all", listing.kind):
+                rows += listing.rows(client, filters, max_jobs)
+    table = Table("name", "kind", "status", "created", "ended", "failure reason")
+    for _, row in sorted(rows, key=lambda item: item[0], reverse=True)[:max_jobs]:
+        table.add_row(*row)
+    Console(soft_wrap=not sys.stdout.isatty()).print(table)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """How one kind of job is listed: its List operation and its summaries' member names."""
+
+    kind: str
+    operation: str
+    summaries: str
+    prefix: str  # "TransformJob" or "AutoMLJob"
+    end_time: str
+
+    def rows(
+        self, client: Any, filters: dict[str, Any], max_jobs: int
+    ) -> list[tuple[float, list[str]]]:
+        pages = client.get_paginator(self.operation).paginate(
             **filters, PaginationConfig={"MaxItems": max_jobs}
         )
-        summaries = [s for page in pages for s in page["TransformJobSummaries"]]
-    table = Table("name", "status", "created", "ended", "failure reason")
-    for item in summaries:
-        table.add_row(
-            item["TransformJobName"],
-            item["TransformJobStatus"],
-            _time(item.get("CreationTime")),
-            _time(item.get("TransformEndTime")),
-            (item.get("FailureReason") or "")[:80],
-        )
-    Console(soft_wrap=not sys.stdout.isatty()).print(table)
+        found = []
+        for item in (s for page in pages for s in page[self.summaries]):
+            created = item.get("CreationTime")
+            status = item[f"{self.prefix}Status"]
+            if item.get(f"{self.prefix}SecondaryStatus"):
+                status += f" ({item[f'{self.prefix}SecondaryStatus']})"
+            row = [
+                item[f"{self.prefix}Name"],
+                self.kind,
+                status,
+                _time(created),
+                _time(item.get(self.end_time)),
+                (item.get("FailureReason") or "")[:80],
+            ]
+            found.append((created.timestamp() if created else 0.0, row))
+        return found
+
+
+JOB_LISTINGS = (
+    _Listing(
+        "transform", "list_transform_jobs", "TransformJobSummaries", "TransformJob",
+        "TransformEndTime",
+    ),
+    _Listing("automl", "list_auto_ml_jobs", "AutoMLJobSummaries", "AutoMLJob", "EndTime"),
+)  # fmt: skip
 
 
 @click.command("describe")

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "objects": ("batchform.cli.client", "objects"),
     "logs": ("batchform.cli.client", "logs"),
     "stop": ("batchform.cli.client", "stop"),
+    "automl": ("batchform.cli.automl", "automl"),
 }
 
 

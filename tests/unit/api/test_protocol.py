@@ -215,7 +215,26 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
     return message
 
 
-@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+# Served by ``service.automl``; tested against a real service in test_automl_api.py.
+AUTOML_OPERATIONS = {
+    "CreateAutoMLJob",
+    "CreateAutoMLJobV2",
+    "DescribeAutoMLJob",
+    "DescribeAutoMLJobV2",
+    "ListAutoMLJobs",
+    "ListCandidatesForAutoMLJob",
+    "StopAutoMLJob",
+    "AddTags",
+    "ListTags",
+    "DeleteTags",
+}
+
+
+def test_every_operation_is_tested_here_or_against_the_automl_service() -> None:
+    assert set(OPERATIONS) == set(BODIES) | AUTOML_OPERATIONS
+
+
+@pytest.mark.parametrize("operation", sorted(set(OPERATIONS) - AUTOML_OPERATIONS))
 def test_every_operation_is_dispatched_to_its_service_method(
     client: AsgiClient, service: FakeService, operation: str
 ) -> None:
