@@ -1,0 +1,190 @@
+"""Running the training in a child process, so the server never trains in its own memory.
+
+:func:`run_in_child` starts :func:`~batchform.automl.tabular.run_tabular` in a process of the
+``forkserver`` context (nothing of the caller's threads or connections is inherited), forwards
+its events to ``emit`` in order, and re-raises its error. All the memory a training takes goes
+back to the system when the process ends.
+
+Stopping: when ``cancel_event`` is set the child is asked to stop (it polls between and inside
+trials) and killed if it has not ended :data:`CANCEL_GRACE_S` later; a fit of scikit-learn
+that cannot be interrupted thus never delays a stop. A child whose owner dies (a server killed
+outright) stops by itself. A child that dies without saying goodbye (out of memory, a crash
+in native code) becomes a :class:`~batchform.automl.errors.TrainingError` naming its exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import queue as queue_mod
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.context import ForkServerProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as MpEvent
+from typing import Protocol
+
+from batchform.automl.errors import TrainingError
+from batchform.automl.events import AutoMLEvent, LogLine
+from batchform.automl.spec import TabularSpec
+from batchform.errors import BatchformError, InternalError
+
+POLL_S = 0.1
+CANCEL_GRACE_S = 3.0
+EXIT_GRACE_S = 2.0  # a dead child's last events may still be in the queue's pipe
+_CTX = mp.get_context("forkserver")
+_log = logging.getLogger(__name__)
+
+
+class CancelFlag(Protocol):
+    """A ``threading.Event`` or ``multiprocessing`` Event: anything with ``is_set()``."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """The child ran to its end (completed or stopped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """The child's run raised ``error``."""
+
+    error: BatchformError
+
+
+_Message = AutoMLEvent | _Finished | _Raised
+
+
+def run_in_child(
+    spec: TabularSpec,
+    emit: Callable[[AutoMLEvent], None],
+    cancel_event: CancelFlag,
+    done: frozenset[str] = frozenset(),
+) -> None:
+    """Run :func:`run_tabular` for ``spec`` in a child process; same events, same errors.
+
+    Returns when the child finished, or soon after ``cancel_event`` is set. Raises what
+    ``run_tabular`` raised (ValidationError, TrainingError, ...) and TrainingError when the
+    child died.
+    """
+    messages: Queue[_Message] = _CTX.Queue()
+    stop = _CTX.Event()
+    proc = _CTX.Process(
+        target=_child_main,
+        args=(spec, done, messages, stop, os.getpid()),
+        name=f"batchform-automl-{spec.job_name}",
+        daemon=True,
+    )
+    proc.start()
+    try:
+        outcome = _pump(proc, messages, emit, cancel_event, stop)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        messages.close()
+    if isinstance(outcome, _Raised):
+        raise outcome.error
+    if outcome is None:
+        raise TrainingError(_crash_message(spec, proc.exitcode))
+
+
+def _pump(
+    proc: ForkServerProcess,
+    messages: Queue[_Message],
+    emit: Callable[[AutoMLEvent], None],
+    cancel_event: CancelFlag,
+    stop: MpEvent,
+) -> _Finished | _Raised | None:
+    """Forward events until the child says it ended (or None: it died without a word)."""
+    cancelled_at: float | None = None
+    dead_since: float | None = None
+    while True:
+        try:
+            item = messages.get(timeout=POLL_S)
+        except queue_mod.Empty:
+            item = None
+        if isinstance(item, _Finished | _Raised):
+            return item
+        if item is not None:
+            emit(item)
+        now = time.monotonic()
+        if cancelled_at is None and cancel_event.is_set():
+            stop.set()
+            cancelled_at = now
+        if cancelled_at is not None and now - cancelled_at > CANCEL_GRACE_S:
+            emit(LogLine(f"Training did not stop within {CANCEL_GRACE_S:g} s; ended it"))
+            return _Finished()
+        if item is None and not proc.is_alive():
+            dead_since = dead_since if dead_since is not None else now
+            if cancelled_at is not None:
+                return _Finished()
+            if now - dead_since >= EXIT_GRACE_S:
+                return None
+
+
+def _crash_message(spec: TabularSpec, exitcode: int | None) -> str:
+    how = f"exit code {exitcode}"
+    if exitcode is not None and exitcode < 0:
+        how = f"killed by {signal.Signals(-exitcode).name}"
+    return (
+        f"The training process of AutoML job {spec.job_name} ended unexpectedly ({how}); "
+        "it may have run out of memory. Use less training data or fewer columns, or add memory."
+    )
+
+
+def _child_main(
+    spec: TabularSpec,
+    done: frozenset[str],
+    messages: Queue[_Message],
+    stop: MpEvent,
+    owner_pid: int,
+) -> None:
+    """Entry point of the training process."""
+    from batchform.automl.tabular import run_tabular
+
+    # Ctrl-C reaches the whole process group; the owner alone decides to stop (via ``stop``).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def cancelled() -> bool:
+        # An owner killed outright cannot stop us; an orphan stops as if asked to.
+        return stop.is_set() or not _alive(owner_pid)
+
+    try:
+        run_tabular(spec, emit=messages.put, cancelled=cancelled, done=done)
+    except BatchformError as exc:
+        messages.put(_Raised(_picklable(exc)))
+    except Exception as exc:
+        _log.exception("AutoML training of %s failed", spec.job_name)
+        messages.put(_Raised(InternalError(f"internal error: {type(exc).__name__}: {exc}")))
+    else:
+        messages.put(_Finished())
+
+
+def _picklable(error: BatchformError) -> BatchformError:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return TrainingError(error.message)
+    return error
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (and is no zombie): the forkserver, our parent, outlives it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
