@@ -3,7 +3,9 @@
 Routes:
 
 * ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``: one entry of :data:`OPERATIONS`,
-  so boto3, the AWS CLI and the SageMaker SDK work with ``endpoint_url`` pointed here.
+  so boto3, the AWS CLI and the SageMaker SDK work with ``endpoint_url`` pointed here; with
+  ``X-Amz-Target: Logs_20140328.<Operation>``, the CloudWatch Logs calls the SDK makes to print
+  a job's log (:mod:`batchform.api.cloudwatch_logs`): the prefix picks the table.
 * ``GET /healthz``: 200 ``{"status": "ok"}`` once ``ready()`` says so, 503 before.
 * ``GET /batchform/jobs/{name}/progress``, ``.../objects`` (paged) and ``.../logs``: the small
   JSON documents the CLI polls (see :mod:`batchform.api.render`).
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import MappingProxyType
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,20 +28,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from batchform.api import automl, handlers
+from batchform.api import automl, cloudwatch_logs, handlers
+from batchform.api.cloudwatch_logs import CloudWatchLogs
 from batchform.api.handlers import Body, Service
 from batchform.api.protocol import (
+    LOGS_TARGET_PREFIX,
+    TARGET_PREFIX,
     error_response,
     failure_response,
     json_response,
     new_request_id,
     read_body,
     target_operation,
+    target_prefix,
 )
 
 Handler = Callable[[Service, Body], Body]
+Served = TypeVar("Served")
 
-# The one dispatch table: X-Amz-Target operation name → handler.
+# SageMaker's table: X-Amz-Target operation name (after ``SageMaker.``) → handler.
 OPERATIONS: Mapping[str, Handler] = MappingProxyType(
     {
         "CreateModel": handlers.create_model,
@@ -84,15 +92,23 @@ class _Endpoints:
     def __init__(self, service: Service, ready: Callable[[], bool]) -> None:
         self._service = service
         self._ready = ready
+        # X-Amz-Target prefix → its table, each handler bound to what it serves.
+        self._targets = {
+            TARGET_PREFIX: _bind(OPERATIONS, service),
+            LOGS_TARGET_PREFIX: _bind(cloudwatch_logs.OPERATIONS, CloudWatchLogs(service)),
+        }
 
     async def call(self, request: Request) -> Response:
         request_id = new_request_id()
         operation = "POST /"
         try:
-            operation = target_operation(request.headers.get("x-amz-target"), list(OPERATIONS))
+            target = request.headers.get("x-amz-target")
+            prefix = target_prefix(target, list(self._targets))
+            operations = self._targets[prefix]
+            operation = target_operation(target, list(operations), prefix)
             body = await read_body(request)
             # The service is synchronous (database I/O): keep it off the event loop.
-            answer = await run_in_threadpool(OPERATIONS[operation], self._service, body)
+            answer = await run_in_threadpool(operations[operation], body)
         except Exception as exc:
             return failure_response(exc, request_id, operation)
         return json_response(answer, request_id)
@@ -115,6 +131,12 @@ class _Endpoints:
         name = request.path_params["name"]
         query = dict(request.query_params)
         return await _answer(request, partial(handlers.job_logs, self._service, name, query))
+
+
+def _bind(
+    table: Mapping[str, Callable[[Served, Body], Body]], served: Served
+) -> dict[str, Callable[[Body], Body]]:
+    return {name: partial(handler, served) for name, handler in table.items()}
 
 
 async def _answer(request: Request, work: Callable[[], Body]) -> Response:

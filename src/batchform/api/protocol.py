@@ -2,7 +2,8 @@
 
 See docs/semantics.md, "The API".
 
-A call is ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` and a JSON object as body.
+A call is ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` and a JSON object as body;
+CloudWatch Logs speaks the same protocol with ``X-Amz-Target: Logs_20140328.<Operation>``.
 Answers are JSON with ``Content-Type: application/x-amz-json-1.1`` and an ``x-amzn-RequestId``
 header; errors are ``{"__type": <code>, "Message": <text>}``, which botocore turns into
 ``ClientError`` with ``e.response["Error"] == {"Code": <code>, "Message": <text>}``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "SageMaker."
+LOGS_TARGET_PREFIX = "Logs_20140328."  # CloudWatch Logs (botocore's ``logs`` model)
 REQUEST_ID_HEADER = "x-amzn-RequestId"
 # The largest request body we read; SageMaker's own bodies are far smaller (a CreateModel
 # with the maximum environment is about 32 KiB).
@@ -48,8 +51,18 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def target_operation(target: str | None, supported: list[str]) -> str:
-    """The operation named by an ``X-Amz-Target`` header; it must be one of ``supported``."""
+def target_prefix(target: str | None, prefixes: Collection[str]) -> str:
+    """The service prefix (``SageMaker.``, ``Logs_20140328.``) an ``X-Amz-Target`` starts with;
+    SageMaker's when it starts with none of ``prefixes``, so its errors name SageMaker's calls."""
+    for prefix in prefixes:
+        if target and target.startswith(prefix):
+            return prefix
+    return TARGET_PREFIX
+
+
+def target_operation(target: str | None, supported: list[str], prefix: str = TARGET_PREFIX) -> str:
+    """The operation named by an ``X-Amz-Target`` header: ``<prefix><Operation>``, where the
+    operation must be one of ``supported``."""
     if not target:
         # AWS's JSON services answer a call without a target as an unknown operation.
         raise ProtocolError(
@@ -57,7 +70,7 @@ def target_operation(target: str | None, supported: list[str]) -> str:
             f"Missing X-Amz-Target header: every call is POST / with X-Amz-Target: "
             f"{TARGET_PREFIX}<Operation>; supported: " + ", ".join(supported),
         )
-    operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else None
+    operation = target.removeprefix(prefix) if target.startswith(prefix) else None
     if operation not in supported:
         raise ProtocolError(
             UNKNOWN_OPERATION,

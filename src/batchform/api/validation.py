@@ -1,4 +1,4 @@
-"""Request validation against botocore's ``sagemaker`` service model.
+"""Request validation against botocore's service models (``sagemaker``, ``logs``).
 
 See docs/semantics.md, "The API".
 
@@ -7,12 +7,17 @@ and ``enum`` too. We check everything, and report violations the way the service
 
     1 validation error detected: Value 'my_job' at 'transformJobName' failed to satisfy
     constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
+
+What differs between services is in a :class:`ServiceRules`: the model's name, the error the
+violations are raised as (SageMaker: ``ValidationException``; CloudWatch Logs:
+``InvalidParameterException``), and how a pattern is shown.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -22,26 +27,42 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, Structure
 
 from batchform.errors import ValidationError
 
+
+@dataclass(frozen=True, slots=True)
+class ServiceRules:
+    """How one service's requests are checked and their violations reported."""
+
+    model: str  # botocore's name of the service model
+    error: type[ValidationError]  # what the violations are raised as
+    anchor_patterns: bool  # the service shows a pattern with a leading ^ even if it has none
+    local_uri_shapes: frozenset[str] = frozenset()  # shapes that also take local paths
+
+
 # Where SageMaker takes an S3 URI we also take file:// URIs and local paths (our extension).
-_URI_SHAPES = frozenset({"S3Uri", "Url"})
+SAGEMAKER = ServiceRules(
+    "sagemaker",
+    ValidationError,
+    anchor_patterns=True,
+    local_uri_shapes=frozenset({"S3Uri", "Url"}),
+)
 
 
 @cache
-def operation_model(operation: str) -> OperationModel:
-    service = botocore.session.get_session().get_service_model("sagemaker")
-    return service.operation_model(operation)
+def operation_model(operation: str, service: str = "sagemaker") -> OperationModel:
+    model = botocore.session.get_session().get_service_model(service)
+    return model.operation_model(operation)
 
 
-def validate_request(operation: str, params: Any) -> None:
-    """Raise ValidationError listing every violation of ``operation``'s input shape."""
+def validate_request(operation: str, params: Any, rules: ServiceRules = SAGEMAKER) -> None:
+    """Raise ``rules.error`` listing every violation of ``operation``'s input shape."""
     if not isinstance(params, dict):
-        raise ValidationError("The request body must be a JSON object")
+        raise rules.error("The request body must be a JSON object")
     errors: list[str] = []
-    shape = operation_model(operation).input_shape
+    shape = operation_model(operation, rules.model).input_shape
     if shape is not None:
-        _check(shape, params, "", errors)
+        _check(shape, params, "", errors, rules)
     if errors:
-        raise ValidationError(coral_message(errors))
+        raise rules.error(coral_message(errors))
 
 
 def coral_message(errors: list[str]) -> str:
@@ -53,18 +74,20 @@ def violation(value: Any, path: str, constraint: str) -> str:
     return f"Value {_render(value)} at '{path}' failed to satisfy constraint: {constraint}"
 
 
-def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+def _check(shape: Shape, value: Any, path: str, errors: list[str], rules: ServiceRules) -> None:
     if isinstance(shape, StructureShape):
-        _check_structure(shape, value, path, errors)
+        _check_structure(shape, value, path, errors, rules)
     elif isinstance(shape, ListShape):
-        _check_list(shape, value, path, errors)
+        _check_list(shape, value, path, errors, rules)
     elif isinstance(shape, MapShape):
-        _check_map(shape, value, path, errors)
+        _check_map(shape, value, path, errors, rules)
     else:
-        _check_scalar(shape, value, path, errors)
+        _check_scalar(shape, value, path, errors, rules)
 
 
-def _check_structure(shape: StructureShape, value: Any, path: str, errors: list[str]) -> None:
+def _check_structure(
+    shape: StructureShape, value: Any, path: str, errors: list[str], rules: ServiceRules
+) -> None:
     if not isinstance(value, dict):
         errors.append(violation(value, path, "Member must be a structure"))
         return
@@ -80,35 +103,41 @@ def _check_structure(shape: StructureShape, value: Any, path: str, errors: list[
                 + ", ".join(shape.members)
             )
         elif member_value is not None:
-            _check(member, member_value, _join(path, name), errors)
+            _check(member, member_value, _join(path, name), errors, rules)
 
 
-def _check_list(shape: ListShape, value: Any, path: str, errors: list[str]) -> None:
+def _check_list(
+    shape: ListShape, value: Any, path: str, errors: list[str], rules: ServiceRules
+) -> None:
     if not isinstance(value, list):
         errors.append(violation(value, path, "Member must be a list"))
         return
     _check_length(shape, len(value), value, path, errors)
     for index, item in enumerate(value, start=1):
-        _check(shape.member, item, f"{path}.{index}.member", errors)
+        _check(shape.member, item, f"{path}.{index}.member", errors, rules)
 
 
-def _check_map(shape: MapShape, value: Any, path: str, errors: list[str]) -> None:
+def _check_map(
+    shape: MapShape, value: Any, path: str, errors: list[str], rules: ServiceRules
+) -> None:
     if not isinstance(value, dict):
         errors.append(violation(value, path, "Member must be a map"))
         return
     _check_length(shape, len(value), value, path, errors)
     for key, item in value.items():
-        _check(shape.key, key, f"{path}.key", errors)
-        _check(shape.value, item, f"{path}.value", errors)
+        _check(shape.key, key, f"{path}.key", errors, rules)
+        _check(shape.value, item, f"{path}.value", errors, rules)
 
 
-def _check_scalar(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+def _check_scalar(
+    shape: Shape, value: Any, path: str, errors: list[str], rules: ServiceRules
+) -> None:
     kind = shape.type_name
     if kind == "string":
         if not isinstance(value, str):
             errors.append(violation(value, path, "Member must be a string"))
             return
-        _check_string(shape, value, path, errors)
+        _check_string(shape, value, path, errors, rules)
     elif kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             errors.append(violation(value, path, "Member must be an integer"))
@@ -147,7 +176,9 @@ def timestamp_seconds(value: Any) -> float | None:
     return moment.timestamp()
 
 
-def _check_string(shape: Shape, value: str, path: str, errors: list[str]) -> None:
+def _check_string(
+    shape: Shape, value: str, path: str, errors: list[str], rules: ServiceRules
+) -> None:
     meta = shape.metadata
     enum = meta.get("enum")
     if enum and value not in enum:
@@ -157,10 +188,11 @@ def _check_string(shape: Shape, value: str, path: str, errors: list[str]) -> Non
         return
     _check_length(shape, len(value), value, path, errors)
     pattern = meta.get("pattern")
-    if pattern and not (shape.name in _URI_SHAPES and _is_local_uri(value)):
+    if pattern and not (shape.name in rules.local_uri_shapes and _is_local_uri(value)):
         compiled = _compile(pattern)
         if compiled is not None and not compiled.fullmatch(value):
-            shown = pattern if pattern.startswith("^") else "^" + pattern
+            anchor = rules.anchor_patterns and not pattern.startswith("^")
+            shown = "^" + pattern if anchor else pattern
             errors.append(
                 violation(value, path, f"Member must satisfy regular expression pattern: {shown}")
             )
