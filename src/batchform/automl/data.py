@@ -55,15 +55,17 @@ class ChannelData:
     source: str  # the channel's URI, for messages
 
 
-def read_channel(channel: Channel, cancelled: Callable[[], bool]) -> ChannelData:
-    """Every record of ``channel``; objects must share one header (their columns, in order)."""
+def read_channel(channel: Channel, check: Callable[[], None] = lambda: None) -> ChannelData:
+    """Every record of ``channel``; objects must share one header (their columns, in order).
+
+    ``check`` is called before each object; it raises to stop the reading (a stop request).
+    """
     objects = list_inputs(channel.uri, channel.data_type, field=CHANNEL_FIELD)
     header: tuple[str, ...] | None = None
     first: InputObject | None = None
     parts: list[npt.NDArray[Any]] = []
     for obj in objects:
-        if cancelled():
-            break
+        check()
         if obj.size_bytes == 0:
             continue
         table = _read_object(channel, obj)

@@ -52,21 +52,24 @@ class Loaded:
     objects: int
 
 
-def load(spec: TabularSpec, cancelled: Callable[[], bool], log: Log) -> Loaded:
-    """Read the channels and the feature specification; ValidationError for bad data."""
+def load(spec: TabularSpec, check: Callable[[], None], log: Log) -> Loaded:
+    """Read the channels and the feature specification; ValidationError for bad data.
+
+    ``check`` is called between objects and raises to stop (see :class:`.budget.Budget`).
+    """
     channels = spec.training_channels
     if len(channels) != 1:
         raise ValidationError(
             f"AutoMLJobInputDataConfig needs exactly one training channel, got {len(channels)}."
         )
-    training = read_channel(channels[0], cancelled)
+    training = read_channel(channels[0], check)
     log(
         f"Read {len(training.rows)} rows of {len(training.header)} columns "
         f"from {training.objects} object(s) of {training.source}"
     )
     validation = None
     if (channel := spec.validation_channel) is not None:
-        validation = read_channel(channel, cancelled)
+        validation = read_channel(channel, check)
         if validation.header != training.header:
             raise ValidationError(
                 f"The validation channel {validation.source} has the columns "

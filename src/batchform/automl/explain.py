@@ -70,6 +70,8 @@ class Permutations:
     def report(self, predict: Predict, objective: str, target: str) -> dict[str, Any]:
         """The analysis.json document for one model (``predict`` maps features to scores)."""
         baseline = metrics.objective_value(objective, self.y, predict(self.features), self.weights)
+        if not np.isfinite(baseline):  # undefined here (AUC of one class): nothing to compare
+            return _document(target, objective, baseline=None, importances={}, spreads={}, rows=0)
         sign = -1.0 if metrics.objective_type(objective) == "Minimize" else 1.0
         means: dict[str, float] = {}
         spreads: dict[str, float] = {}
@@ -80,26 +82,47 @@ class Permutations:
             ]
             means[name] = float(np.mean(drops))
             spreads[name] = float(np.std(drops))
-        ranking = sorted(means, key=lambda n: means[n], reverse=True)
-        return {
-            "version": "1.0",
-            "explanations": {
-                METHOD: {
-                    target: {
-                        "global_importance": {n: means[n] for n in ranking},
-                        "importance_std": {n: spreads[n] for n in ranking},
-                        "objective_metric": objective,
-                        "baseline_value": baseline,
-                        "rows": len(self.y),
-                        "repeats": REPEATS,
-                    }
-                }
-            },
-        }
+        return _document(
+            target,
+            objective,
+            baseline=baseline,
+            importances=means,
+            spreads=spreads,
+            rows=len(self.y),
+        )
 
     def _score(self, predict: Predict, objective: str, column: int, repeat: int) -> float:
         scores = predict(self.shuffled(column, repeat))
         return metrics.objective_value(objective, self.y, scores, self.weights)
+
+
+def _document(
+    target: str,
+    objective: str,
+    *,
+    baseline: float | None,
+    importances: dict[str, float],
+    spreads: dict[str, float],
+    rows: int,
+) -> dict[str, Any]:
+    """analysis.json: laid out like SageMaker Clarify's (``explanations`` → method → label),
+    features ranked from the most important."""
+    ranking = sorted(importances, key=lambda n: importances[n], reverse=True)
+    return {
+        "version": "1.0",
+        "explanations": {
+            METHOD: {
+                target: {
+                    "global_importance": {n: importances[n] for n in ranking},
+                    "importance_std": {n: spreads[n] for n in ranking},
+                    "objective_metric": objective,
+                    "baseline_value": baseline,
+                    "rows": rows,
+                    "repeats": REPEATS,
+                }
+            }
+        },
+    }
 
 
 def _nbytes(features: Any) -> int:

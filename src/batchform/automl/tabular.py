@@ -66,8 +66,7 @@ def run_tabular(
     ctx: Context | None = None
     try:
         status(SecondaryStatusValue.ANALYZING_DATA)
-        loaded = dataset.load(spec, cancelled, lambda text: emit(LogLine(text)))
-        budget.check()
+        loaded = dataset.load(spec, budget.check, lambda text: emit(LogLine(text)))
         ctx = _prepare(spec, loaded, layout=layout, budget=budget, emit=emit, done=done)
         if ctx.problem.mode == HYPERPARAMETER_TUNING:
             status(SecondaryStatusValue.MODEL_TUNING)
