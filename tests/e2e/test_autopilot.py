@@ -1,0 +1,200 @@
+"""The Autopilot "batch inferencing" guide, step by step, against a real server with S3 on moto:
+CreateAutoMLJobV2 → wait → BestCandidate.InferenceContainers → CreateModel(Containers=…) →
+CreateTransformJob on headerless CSV → one original label per input line, in order."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Server
+
+BUCKET = "automl"
+ROLE = "arn:aws:iam::123456789012:role/automl"
+TRAIN_ROWS, TEST_ROWS = 400, 60
+DEADLINE_S = 300.0
+
+
+def churn_rows(count: int, seed: int) -> list[list[str]]:
+    """Mixed columns with blanks; the label (yes/no) depends on minutes, plan and calls."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        minutes = rng.uniform(0, 300)
+        plan = rng.choice(["basic", "plus", "pro"])
+        calls = rng.randint(0, 9)
+        since = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        score = minutes / 100 + (1.5 if plan == "basic" else 0) + calls / 3 + rng.gauss(0, 0.4)
+        shown = "" if rng.random() < 0.05 else f"{minutes:.1f}"
+        rows.append([shown, plan, str(calls), since, "yes" if score > 3.2 else "no"])
+    return rows
+
+
+def to_csv(rows: list[list[str]], header: list[str] | None = None) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+HEADER = ["minutes", "plan", "calls", "since", "churn"]
+
+
+@pytest.fixture
+def data(s3: Any) -> list[list[str]]:
+    """Training data with a header under s3://automl/train/, test features (no target, no
+    header) under s3://automl/test/; returns the test rows with their true labels."""
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(
+        Bucket=BUCKET, Key="train/churn.csv", Body=to_csv(churn_rows(TRAIN_ROWS, 1), HEADER)
+    )
+    test = churn_rows(TEST_ROWS, 2)
+    s3.put_object(Bucket=BUCKET, Key="test/churn_x.csv", Body=to_csv([r[:-1] for r in test]))
+    return test
+
+
+def automl_request(name: str, **tabular: Any) -> dict[str, Any]:
+    return {
+        "AutoMLJobName": name,
+        "AutoMLJobInputDataConfig": [
+            {
+                "ChannelType": "training",
+                "ContentType": "text/csv;header=present",
+                "CompressionType": "None",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/train/"}
+                },
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/output/"},
+        "AutoMLProblemTypeConfig": {
+            "TabularJobConfig": {"TargetAttributeName": "churn", **tabular}
+        },
+        "RoleArn": ROLE,
+    }
+
+
+def wait_for_automl(sm: Any, name: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        job = sm.describe_auto_ml_job_v2(AutoMLJobName=name)
+        if job["AutoMLJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return dict(job)
+        time.sleep(1)
+    raise AssertionError(f"{name} did not end within {DEADLINE_S}s")
+
+
+def transform(sm: Any, s3: Any, model: str, job: str) -> list[str]:
+    """CreateTransformJob as the guide shows; the output lines."""
+    sm.create_transform_job(
+        TransformJobName=job,
+        ModelName=model,
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/test/"}},
+            "ContentType": "text/csv",
+            "CompressionType": "None",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/{job}/", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+    )  # fmt: skip
+    sm.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    described = sm.describe_transform_job(TransformJobName=job)
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    body: bytes = s3.get_object(Bucket=BUCKET, Key=f"{job}/churn_x.csv.out")["Body"].read()
+    return body.decode().splitlines()
+
+
+def test_hpo_classification_best_candidate_runs_as_a_three_container_model(
+    server: Server, s3: Any, data: list[list[str]]
+) -> None:
+    sm = server.client()
+    request = automl_request(
+        "churn-hpo", Mode="HYPERPARAMETER_TUNING", CompletionCriteria={"MaxCandidates": 3}
+    )
+    sm.create_auto_ml_job_v2(**request)
+    job = wait_for_automl(sm, "churn-hpo")
+    assert job["AutoMLJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["AutoMLJobSecondaryStatus"] in ("MaxCandidatesReached", "Completed")
+    resolved = job["ResolvedAttributes"]
+    assert resolved["AutoMLProblemTypeResolvedAttributes"]["TabularResolvedAttributes"] == {
+        "ProblemType": "BinaryClassification"
+    }
+    assert resolved["AutoMLJobObjective"] == {"MetricName": "F1"}
+    best = job["BestCandidate"]
+    containers = best["InferenceContainers"]
+    assert len(containers) == 3
+    assert "sagemaker-sklearn-automl" in containers[0]["Image"]
+    assert containers[0]["Environment"]["AUTOML_TRANSFORM_MODE"] == "feature-transform"
+    assert "sagemaker-xgboost" in containers[1]["Image"]
+    assert containers[2]["ModelDataUrl"] == containers[0]["ModelDataUrl"]
+    candidates = sm.list_candidates_for_auto_ml_job(AutoMLJobName="churn-hpo")["Candidates"]
+    assert len(candidates) == 3
+    assert len(f"{best['CandidateName']}-transform-job") <= 63
+
+    sm.create_model(ModelName="churn-best", Containers=containers, ExecutionRoleArn=ROLE)
+    lines = transform(sm, s3, "churn-best", f"{best['CandidateName']}-transform-job")
+    assert len(lines) == TEST_ROWS
+    assert set(lines) <= {"yes", "no"}
+    truth = [row[-1] for row in data]
+    accuracy = sum(p == t for p, t in zip(lines, truth, strict=True)) / TEST_ROWS
+    assert accuracy >= 0.7, accuracy
+
+    # The guide's way to get probabilities: edit the environment before CreateModel.
+    keys = "predicted_label,probability,probabilities,labels"
+    containers[1]["Environment"]["SAGEMAKER_INFERENCE_OUTPUT"] = (
+        "predicted_label,probability,probabilities"
+    )
+    containers[2]["Environment"]["SAGEMAKER_INFERENCE_INPUT"] = (
+        "predicted_label,probability,probabilities"
+    )
+    containers[2]["Environment"]["SAGEMAKER_INFERENCE_OUTPUT"] = keys
+    sm.create_model(ModelName="churn-probs", Containers=containers, ExecutionRoleArn=ROLE)
+    rows = list(csv.reader(transform(sm, s3, "churn-probs", "churn-probs-job")))
+    assert [row[0] for row in rows] == lines
+    for label, probability, probabilities, labels in rows:
+        assert labels == "['no', 'yes']"
+        p_yes = float(probability)  # HPO: the probability of the positive (second) class
+        assert (label == "yes") == (p_yes > 0.5)
+        assert (
+            probabilities.startswith("[")
+            and abs(sum(map(float, probabilities[1:-1].split(","))) - 1) < 1e-5
+        )
+
+
+def test_regression_gives_two_containers_and_ensembling_one(
+    server: Server, s3: Any, data: list[list[str]]
+) -> None:
+    sm = server.client()
+    regression = automl_request(
+        "calls-hpo", Mode="HYPERPARAMETER_TUNING", CompletionCriteria={"MaxCandidates": 2}
+    )
+    regression["AutoMLProblemTypeConfig"]["TabularJobConfig"].update(
+        TargetAttributeName="calls", ProblemType="Regression"
+    )
+    regression["AutoMLJobObjective"] = {"MetricName": "MSE"}  # both given, or neither
+    sm.create_auto_ml_job_v2(**regression)
+    sm.create_auto_ml_job_v2(
+        **automl_request("churn-ens", Mode="ENSEMBLING", CompletionCriteria={"MaxCandidates": 2})
+    )
+    reg = wait_for_automl(sm, "calls-hpo")
+    ens = wait_for_automl(sm, "churn-ens")
+    assert reg["AutoMLJobStatus"] == "Completed", reg.get("FailureReason")
+    assert reg["ResolvedAttributes"]["AutoMLJobObjective"] == {"MetricName": "MSE"}
+    assert len(reg["BestCandidate"]["InferenceContainers"]) == 2
+    assert ens["AutoMLJobStatus"] == "Completed", ens.get("FailureReason")
+    [container] = ens["BestCandidate"]["InferenceContainers"]
+    container["Environment"]["SAGEMAKER_INFERENCE_OUTPUT"] = "predicted_label,probability"
+    sm.create_model(ModelName="churn-ens", Containers=[container], ExecutionRoleArn=ROLE)
+    rows = list(csv.reader(transform(sm, s3, "churn-ens", "churn-ens-job")))
+    assert len(rows) == TEST_ROWS
+    assert all(label in ("yes", "no") and 0.5 <= float(p) <= 1.0 for label, p in rows)
