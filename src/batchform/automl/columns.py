@@ -159,6 +159,16 @@ def check_problem_type(problem_type: str, labels: Sequence[str], target: str) ->
         )
 
 
+def check_numbers(labels: Sequence[str], target: str, where: str) -> None:
+    """Raise ValidationError naming the first value of a regression target that is no number."""
+    bad = next((v for v in labels if not _is_number(v)), None)
+    if bad is not None:
+        raise ValidationError(
+            f"Target column {target!r} of the {where} holds {bad!r}, which is not a number; "
+            "a Regression target must be numeric."
+        )
+
+
 def check_several_values(distinct: set[str], target: str) -> None:
     if len(distinct) < 2:
         raise ValidationError(

@@ -31,8 +31,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from batchform.automl.spec import MANIFEST_FILE, PARQUET_CONTENT_TYPE, Channel
-from batchform.errors import ValidationError
-from batchform.storage import InputObject, list_inputs, store_for
+from batchform.errors import ObjectNotFoundError, ValidationError
+from batchform.storage import InputObject, ObjectURI, list_inputs, store_for
 
 CHANNEL_FIELD = "AutoMLJobInputDataConfig.DataSource.S3DataSource.S3Uri"
 HEADER_MAX_BYTES = 4 * 1024 * 1024  # a header longer than this is surely not a header
@@ -86,9 +86,6 @@ def read_channel(channel: Channel, check: Callable[[], None] = lambda: None) -> 
 
 def read_bytes(uri: str, *, field: str) -> bytes:
     """The whole object at ``uri`` (small files such as a FeatureSpecification)."""
-    from batchform.errors import ObjectNotFoundError
-    from batchform.storage import ObjectURI
-
     location = ObjectURI.parse(uri, field=field)
     try:
         with store_for(location).open_read(location) as stream:

@@ -14,7 +14,6 @@ sparse recordio-protobuf, where absent entries are missing values to XGBoost.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +80,7 @@ def run_hpo(ctx: Context) -> bool:
         direction=direction, sampler=optuna.samplers.TPESampler(seed=ctx.spec.seed)
     )
     study.enqueue_trial(DEFAULT_PARAMS)
-    dtrain = _matrix(ctx.train)
+    dtrain = _matrix(ctx.train, ctx.threads)
     folds = [FoldData(dtrain.slice(a), dtrain.slice(b), b) for a, b in _folds(ctx)]
     ctx.log(f"Tuning XGBoost: {len(folds)}-fold cross-validation on {len(ctx.train.y)} rows")
     for index in range(ctx.spec.max_candidates or DEFAULT_MAX_CANDIDATES):
@@ -134,10 +133,11 @@ def _train(
         ctx.problem.problem_type, str(ctx.layout.data_processor), str(uri), ctx.spec.region
     )
     problem_type = ctx.problem.problem_type
+    threads = ctx.threads
     return Trained(
         "xgboost",
         containers,
-        lambda features: _scores(booster.predict(_matrix_of(features)), problem_type),
+        lambda features: _scores(booster.predict(_matrix_of(features, threads)), problem_type),
         {**params, "num_round": rounds, "cv_objective": score},
     )
 
@@ -217,14 +217,14 @@ def _folds(ctx: Context) -> Folds:
     return [(a, b) for a, b in splitter.split(np.zeros(rows))]
 
 
-def _matrix(split: Encoded) -> xgb.DMatrix:
+def _matrix(split: Encoded, threads: int) -> xgb.DMatrix:
     return xgb.DMatrix(
-        _sparse(split.features), label=split.y, weight=split.weights, nthread=os.cpu_count() or 1
+        _sparse(split.features), label=split.y, weight=split.weights, nthread=threads
     )
 
 
-def _matrix_of(features: Any) -> xgb.DMatrix:
-    return xgb.DMatrix(_sparse(features), nthread=os.cpu_count() or 1)
+def _matrix_of(features: Any, threads: int) -> xgb.DMatrix:
+    return xgb.DMatrix(_sparse(features), nthread=threads)
 
 
 def _sparse(features: Any) -> Any:

@@ -1,4 +1,4 @@
-"""run_in_child: the training in a forkserver child, its events and errors passed on, a stop."""
+"""run_in_child: the training in a child process, its events and errors passed on, a stop."""
 
 from __future__ import annotations
 
@@ -66,11 +66,10 @@ def test_a_dead_child_is_a_training_error(tmp_path: Path) -> None:
 
     def emit(event: Any) -> None:
         if isinstance(event, events.SecondaryStatus) and event.value == "ModelTuning":
-            # The training process is a child of the forkserver this test process started.
-            for forkserver in psutil.Process().children():
-                if "forkserver" in " ".join(forkserver.cmdline()):
-                    for training in forkserver.children():
-                        training.kill()
+            # The training process: the child this test started with multiprocessing's spawn.
+            for child in psutil.Process().children():
+                if "spawn_main" in " ".join(child.cmdline()):
+                    child.kill()
 
     with pytest.raises(TrainingError, match=r"child-dies ended unexpectedly \(killed by SIGKILL\)"):
         run_in_child(spec, emit, threading.Event())

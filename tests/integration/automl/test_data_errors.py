@@ -150,3 +150,28 @@ def test_quoted_newlines_and_bom(tmp_path: Path) -> None:
     read = read_channel(Channel(str(tmp_path / "in") + "/"))
     assert read.header == ("a", "b\nc", "d")
     assert read.rows.tolist() == [["1", "two\nlines", "3"]]
+
+
+def test_regression_validation_labels_must_be_numbers(tmp_path: Path) -> None:
+    write(tmp_path / "train", "a.csv", csv_bytes(rows(60, 0, kind="regression")))
+    bad = rows(20, 1, kind="regression")
+    bad[3][-1] = "n/a"
+    write(tmp_path / "valid", "v.csv", csv_bytes(bad))
+    spec = local_spec(tmp_path, "reg-valid")
+    validation = Channel(str(tmp_path / "valid") + "/", channel_type="validation")
+    with pytest.raises(ValidationError, match=r"'target' of the validation channel holds 'n/a'"):
+        run(replace(spec, channels=(*spec.channels, validation)))
+
+
+def test_a_manifest_channel_is_tuned_in_auto_mode(tmp_path: Path) -> None:
+    # Autopilot cannot size a manifest's data, so AUTO chooses HYPERPARAMETER_TUNING.
+    first = write(tmp_path / "data", "a.csv", csv_bytes(rows(80, 0, kind="binary")))
+    second = write(tmp_path / "data", "b.csv", csv_bytes(rows(80, 1, kind="binary")))
+    manifest = [{"prefix": str(tmp_path / "data") + "/"}, first.name, second.name]
+    manifest_path = write(tmp_path, "train.manifest", json.dumps(manifest).encode())
+    spec = local_spec(tmp_path, "manifest", max_candidates=1)
+    channel = Channel(str(manifest_path), data_type="ManifestFile")
+    result = run(replace(spec, channels=(channel,)))
+    assert result.resolved.mode == "HYPERPARAMETER_TUNING"
+    assert any("Read 160 rows of 6 columns from 2 object(s)" in line for line in result.logs)
+    assert len(result.done) == 1
