@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +202,173 @@ def test_regression_gives_two_containers_and_ensembling_one(
     rows = list(csv.reader(transform(sm, s3, "churn-ens", "churn-ens-job")))
     assert len(rows) == TEST_ROWS
     assert all(label in ("yes", "no") and 0.5 <= float(p) <= 1.0 for label, p in rows)
+
+
+def candidates_of(sm: Any, name: str) -> list[dict[str, Any]]:
+    pages = sm.get_paginator("list_candidates_for_auto_ml_job").paginate(AutoMLJobName=name)
+    return [c for page in pages for c in page["Candidates"]]
+
+
+def wait_candidates(sm: Any, name: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        found = candidates_of(sm, name)
+        if len(found) >= count:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{name}: fewer than {count} candidates within {DEADLINE_S}s")
+
+
+def test_stop_ends_training_within_seconds_and_keeps_the_best_candidate(
+    server: Server, s3: Any, data: list[list[str]]
+) -> None:
+    sm = server.client()
+    many = {"MaxCandidates": 200}
+    sm.create_auto_ml_job_v2(
+        **automl_request("halted", Mode="HYPERPARAMETER_TUNING", CompletionCriteria=many)
+    )
+    wait_candidates(sm, "halted", 1)
+    sm.stop_auto_ml_job(AutoMLJobName="halted")
+    job = wait_for_automl(sm, "halted")
+    assert (job["AutoMLJobStatus"], job["AutoMLJobSecondaryStatus"]) == ("Stopped", "Stopped")
+    finished = candidates_of(sm, "halted")
+    assert 1 <= len(finished) < 200
+    assert job["BestCandidate"]["CandidateName"] in {c["CandidateName"] for c in finished}
+
+
+def test_a_server_killed_mid_training_resumes_and_keeps_finished_candidates(
+    server: Server, s3: Any, data: list[list[str]]
+) -> None:
+    sm = server.client()
+    criteria = {"MaxCandidates": 6}
+    sm.create_auto_ml_job_v2(
+        **automl_request("survivor", Mode="HYPERPARAMETER_TUNING", CompletionCriteria=criteria)
+    )
+    before = {c["CandidateName"]: c for c in wait_candidates(sm, "survivor", 2)}
+    server.kill()
+    server.start()  # same home: it takes its jobs back at once
+    job = wait_for_automl(server.client(), "survivor")
+    assert job["AutoMLJobStatus"] == "Completed", job.get("FailureReason")
+    after = {c["CandidateName"]: c for c in candidates_of(server.client(), "survivor")}
+    assert len(after) == 6
+    for name, candidate in before.items():  # kept as they were, not trained again
+        assert after[name]["CreationTime"] == candidate["CreationTime"]
+        assert (
+            after[name]["FinalAutoMLJobObjectiveMetric"]
+            == candidate["FinalAutoMLJobObjectiveMetric"]
+        )
+
+
+AWS = str(Path(sys.executable).with_name("aws"))
+ECR = "683313688378.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def aws(server: Server, *args: str) -> Any:
+    done = subprocess.run(
+        [AWS, "sagemaker", *args, "--endpoint-url", server.url, "--output", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def test_the_guides_aws_cli_steps_with_the_documented_containers_json(
+    server: Server, s3: Any, data: list[list[str]], tmp_path: Path
+) -> None:
+    """describe-auto-ml-job-v2 → the 3-container JSON of the guide, our URIs substituted →
+    create-model --containers → create-transform-job."""
+    request = automl_request(
+        "cli-churn", Mode="HYPERPARAMETER_TUNING", CompletionCriteria={"MaxCandidates": 2}
+    )
+    (tmp_path / "automl.json").write_text(json.dumps(request))
+    aws(server, "create-auto-ml-job-v2", "--cli-input-json", f"file://{tmp_path / 'automl.json'}")
+    wait_for_automl(server.client(), "cli-churn")
+    best = aws(server, "describe-auto-ml-job-v2", "--auto-ml-job-name", "cli-churn")[
+        "BestCandidate"
+    ]
+    ours = best["InferenceContainers"]
+    documented = [  # the guide's example, with our ModelDataUrls in place of its S3 paths
+        {
+            "Image": f"{ECR}/sagemaker-sklearn-automl:2.5-1-cpu-py3",
+            "ModelDataUrl": ours[0]["ModelDataUrl"],
+            "Environment": {
+                "AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF": "1",
+                "AUTOML_TRANSFORM_MODE": "feature-transform",
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/x-recordio-protobuf",
+                "SAGEMAKER_PROGRAM": "sagemaker_serve",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            },
+        },
+        {
+            "Image": f"{ECR}/sagemaker-xgboost:1.3-1-cpu-py3",
+            "ModelDataUrl": ours[1]["ModelDataUrl"],
+            "Environment": {
+                "MAX_CONTENT_LENGTH": "20971520",
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+                "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+                "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,probabilities",
+            },
+        },
+        {
+            "Image": f"{ECR}/sagemaker-sklearn-automl:2.5-1-cpu-py3",
+            "ModelDataUrl": ours[0]["ModelDataUrl"],
+            "Environment": {
+                "AUTOML_TRANSFORM_MODE": "inverse-label-transform",
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+                "SAGEMAKER_INFERENCE_INPUT": "predicted_label",
+                "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+                "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,labels,probabilities",
+                "SAGEMAKER_PROGRAM": "sagemaker_serve",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            },
+        },
+    ]
+    assert [c["Environment"] for c in ours] == [c["Environment"] for c in documented]
+    (tmp_path / "containers.json").write_text(json.dumps(documented))
+    aws(
+        server, "create-model", "--model-name", "cli-churn-model",
+        "--containers", f"file://{tmp_path / 'containers.json'}", "--execution-role-arn", ROLE,
+    )  # fmt: skip
+    lines = transform(server.client(), s3, "cli-churn-model", "cli-churn-transform")
+    assert len(lines) == TEST_ROWS and set(lines) <= {"yes", "no"}
+
+
+def test_the_sagemaker_sdk_automl_attach_create_model_and_transformer(
+    server: Server, s3: Any, data: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    import boto3
+    from sagemaker.automl.automl import AutoML
+    from sagemaker.session import Session
+
+    sm = server.client()
+    session = Session(
+        boto_session=boto3.session.Session(region_name="us-east-1"), sagemaker_client=sm
+    )
+    automl = AutoML(
+        role=ROLE, target_attribute_name="churn", sagemaker_session=session,
+        output_path=f"s3://{BUCKET}/sdk-output/", max_candidates=2, mode="HYPERPARAMETER_TUNING",
+        problem_type="BinaryClassification", job_objective={"MetricName": "F1"},
+    )  # fmt: skip
+    automl.fit(inputs=f"s3://{BUCKET}/train/", job_name="sdk-churn", wait=True, logs=False)
+    attached = AutoML.attach(auto_ml_job_name="sdk-churn", sagemaker_session=session)  # type: ignore[no-untyped-call]
+    best = attached.best_candidate()
+    assert (
+        best["CandidateName"] == attached.describe_auto_ml_job()["BestCandidate"]["CandidateName"]
+    )
+    assert len(attached.list_candidates()) == 2
+    model = attached.create_model(
+        name="sdk-churn-model", sagemaker_session=session,
+        inference_response_keys=["predicted_label", "probability", "labels"],
+    )  # fmt: skip
+    transformer = model.transformer(
+        instance_count=1, instance_type="ml.m5.large", assemble_with="Line",
+        output_path=f"s3://{BUCKET}/sdk-out/", accept="text/csv",
+    )  # fmt: skip
+    transformer.transform(
+        f"s3://{BUCKET}/test/", content_type="text/csv", split_type="Line", wait=True, logs=False
+    )
+    body = s3.get_object(Bucket=BUCKET, Key="sdk-out/churn_x.csv.out")["Body"].read().decode()
+    rows = list(csv.reader(body.splitlines()))
+    assert len(rows) == TEST_ROWS
+    assert all(label in ("yes", "no") and labels == "['no', 'yes']" for label, _, labels in rows)
