@@ -96,19 +96,22 @@ def read_bytes(uri: str, *, field: str) -> bytes:
 
 def _read_object(channel: Channel, obj: InputObject) -> pa.Table:
     with store_for(obj.uri).open_read(obj.uri) as raw:
-        stream = _decompressed(raw, channel, obj)
+        stream = _decompressed(raw, channel)
         try:
             if channel.content_type.split(";")[0].strip() == PARQUET_CONTENT_TYPE:
                 return _read_parquet(stream, obj)
             return _read_csv(stream, obj)
-        except (OSError, EOFError, zlib.error) as exc:  # a gzip stream that is not one
+        except (OSError, EOFError, zlib.error) as exc:
+            if channel.compression != "Gzip":
+                raise
+            # gzip.BadGzipFile is an OSError: the object is not gzip data
             raise ValidationError(
                 f"Could not decompress {obj.uri}: {exc}. CompressionType is Gzip, so every "
                 "object of the channel must be gzip-compressed."
             ) from exc
 
 
-def _decompressed(raw: BinaryIO, channel: Channel, obj: InputObject) -> BinaryIO:
+def _decompressed(raw: BinaryIO, channel: Channel) -> BinaryIO:
     if channel.compression == "Gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     return raw
