@@ -137,6 +137,7 @@ def test_hpo_classification_best_candidate_runs_as_a_three_container_model(
     best = job["BestCandidate"]
     containers = best["InferenceContainers"]
     assert len(containers) == 3
+    assert best["InferenceContainerDefinitions"] == {"CPU": containers}
     assert "sagemaker-sklearn-automl" in containers[0]["Image"]
     assert containers[0]["Environment"]["AUTOML_TRANSFORM_MODE"] == "feature-transform"
     assert "sagemaker-xgboost" in containers[1]["Image"]

@@ -115,6 +115,8 @@ def describe_v2(record: JobRecord, best: dict[str, Any] | None) -> Body:
     body.update(_objective(canonical, resolved))
     body["AutoMLProblemTypeConfig"] = {"TabularJobConfig": tabular}
     body["AutoMLProblemTypeConfigName"] = "Tabular"
+    if best is not None:  # V2 also names the containers by processing unit
+        best = {**best, "InferenceContainerDefinitions": {"CPU": best["InferenceContainers"]}}
     body.update(_status_and_times(record, best))
     body["DataSplitConfig"] = canonical.get("DataSplitConfig") or DEFAULT_DATA_SPLIT
     for key in ("SecurityConfig", "ModelDeployConfig"):

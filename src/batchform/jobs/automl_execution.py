@@ -82,7 +82,7 @@ def tabular_spec(record: JobRecord) -> TabularSpec:
         mode=config.get("Mode", "AUTO"),
         max_candidates=criteria.get("MaxCandidates"),
         max_runtime_per_training_s=criteria.get("MaxRuntimePerTrainingJobInSeconds"),
-        max_job_runtime_s=criteria.get("MaxAutoMLJobRuntimeInSeconds"),
+        max_job_runtime_s=_remaining_runtime(record, criteria.get("MaxAutoMLJobRuntimeInSeconds")),
         validation_fraction=(canonical.get("DataSplitConfig") or {}).get("ValidationFraction", 0.2),
         sample_weight=config.get("SampleWeightAttributeName"),
         feature_spec_uri=config.get("FeatureSpecificationS3Uri"),
@@ -90,6 +90,14 @@ def tabular_spec(record: JobRecord) -> TabularSpec:
         region=region,
         account=account,
     )
+
+
+def _remaining_runtime(record: JobRecord, limit_s: int | None) -> int | None:
+    """MaxAutoMLJobRuntimeInSeconds counts from the job's first start, across resumes."""
+    if limit_s is None or record.start_time is None:
+        return limit_s
+    spent = (_now() - record.start_time).total_seconds()
+    return max(1, int(limit_s - spent))
 
 
 def _channel(channel_type: Any, channel: dict[str, Any]) -> Any:
