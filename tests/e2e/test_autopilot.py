@@ -373,3 +373,48 @@ def test_the_sagemaker_sdk_automl_attach_create_model_and_transformer(
     rows = list(csv.reader(body.splitlines()))
     assert len(rows) == TEST_ROWS
     assert all(label in ("yes", "no") and labels == "['no', 'yes']" for label, _, labels in rows)
+
+
+def test_the_sagemaker_sdk_automlv2_with_a_tabular_config(
+    server: Server, s3: Any, data: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    import boto3
+    from sagemaker.automl.automlv2 import AutoMLDataChannel, AutoMLTabularConfig, AutoMLV2
+    from sagemaker.session import Session
+
+    sm = server.client()
+    session = Session(
+        boto_session=boto3.session.Session(region_name="us-east-1"), sagemaker_client=sm
+    )
+    automl: Any = AutoMLV2(
+        problem_config=AutoMLTabularConfig(
+            target_attribute_name="churn", mode="ENSEMBLING", max_candidates=2
+        ),
+        role=ROLE, output_path=f"s3://{BUCKET}/sdk-v2/", sagemaker_session=session,
+    )  # fmt: skip
+    channel = AutoMLDataChannel(
+        s3_data_type="S3Prefix", s3_uri=f"s3://{BUCKET}/train/", channel_type="training"
+    )
+    # The SDK's defaults (wait=True, logs=True: it polls DescribeAutoMLJobV2); its
+    # logs=False path calls wait_for_auto_ml_job with a wrong keyword (SDK 2.257).
+    automl.fit(inputs=[channel], job_name="sdk-v2-churn")
+    described = automl.describe_auto_ml_job()
+    assert described["AutoMLJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["AutoMLProblemTypeConfigName"] == "Tabular"
+    best = automl.best_candidate()
+    assert len(best["InferenceContainers"]) == 1
+    model = automl.create_model(
+        name="sdk-v2-model",
+        candidate=best,
+        inference_response_keys=["predicted_label", "probability"],
+    )
+    transformer = model.transformer(
+        instance_count=1, instance_type="ml.m5.large", assemble_with="Line",
+        output_path=f"s3://{BUCKET}/sdk-v2-out/", accept="text/csv",
+    )  # fmt: skip
+    test = f"s3://{BUCKET}/test/"
+    transformer.transform(test, content_type="text/csv", split_type="Line", wait=True, logs=False)
+    body = s3.get_object(Bucket=BUCKET, Key="sdk-v2-out/churn_x.csv.out")["Body"].read().decode()
+    rows = list(csv.reader(body.splitlines()))
+    assert len(rows) == TEST_ROWS and all(label in ("yes", "no") for label, _ in rows)
