@@ -8,8 +8,6 @@ import csv
 import io
 import json
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Server
+from tests.e2e.test_aws_cli_and_sdk import aws
 
 BUCKET = "automl"
 ROLE = "arn:aws:iam::123456789012:role/automl"
@@ -260,17 +259,7 @@ def test_a_server_killed_mid_training_resumes_and_keeps_finished_candidates(
         )
 
 
-AWS = str(Path(sys.executable).with_name("aws"))
 ECR = "683313688378.dkr.ecr.us-east-1.amazonaws.com"
-
-
-def aws(server: Server, *args: str) -> Any:
-    done = subprocess.run(
-        [AWS, "sagemaker", *args, "--endpoint-url", server.url, "--output", "json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else None
 
 
 def test_the_guides_aws_cli_steps_with_the_documented_containers_json(

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchform.jobs.names import JobKind
-from batchform.jobs.records import JobStatus
+from batchform.jobs.records import JobStatus, Lease
 from batchform.jobs.store import JobStore
 from tests.integration.api.serving import sagemaker_client
 
@@ -187,21 +187,9 @@ def test_candidates_are_listed_filtered_sorted_and_paged(
 ) -> None:
     sm = sagemaker_client(endpoint)
     sm.create_auto_ml_job_v2(**v2_request("ranked", training, tmp_path))
-    [claimed] = store.claim("server-a", lease_s=60, now=datetime.now(UTC))
-    store.set_progress(
-        claimed.lease,
-        now=datetime.now(UTC),
-        secondary_status="ModelTuning",
-        result={
-            "ProblemType": "BinaryClassification",
-            "Objective": "F1",
-            "ObjectiveType": "Maximize",
-            "Mode": "HYPERPARAMETER_TUNING",
-            "CompletionCriteria": {"MaxCandidates": 10},
-        },
-    )
+    lease = tuning_binary_f1(store)
     for n, (value, status) in enumerate([(0.7, "Completed"), (0.9, "Completed"), (None, "Failed")]):
-        store.record_candidate(claimed.lease, candidate(f"cand-{n}", value, status, 1000.0 + n))
+        store.record_candidate(lease, candidate(f"cand-{n}", value, status, 1000.0 + n))
 
     def names(**kwargs: Any) -> list[str]:
         found = sm.list_candidates_for_auto_ml_job(AutoMLJobName="ranked", **kwargs)
@@ -225,6 +213,24 @@ def test_candidates_are_listed_filtered_sorted_and_paged(
     assert described["ResolvedAttributes"]["AutoMLJobObjective"] == {"MetricName": "F1"}
     record = store.get_job("ranked", JobKind.AUTOML)
     assert record is not None and record.status is JobStatus.IN_PROGRESS
+
+
+def tuning_binary_f1(store: JobStore) -> Lease:
+    """Claim the only AutoML job and record what a tuning job resolves, as a run would."""
+    [claimed] = store.claim("server-a", lease_s=60, now=datetime.now(UTC))
+    store.set_progress(
+        claimed.lease,
+        now=datetime.now(UTC),
+        secondary_status="ModelTuning",
+        result={
+            "ProblemType": "BinaryClassification",
+            "Objective": "F1",
+            "ObjectiveType": "Maximize",
+            "Mode": "HYPERPARAMETER_TUNING",
+            "CompletionCriteria": {"MaxCandidates": 10},
+        },
+    )
+    return claimed.lease
 
 
 def candidate(name: str, value: float | None, status: str, created: float) -> dict[str, Any]:

@@ -4,12 +4,16 @@ against a real API server (no scheduler: the tests record candidates through its
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from batchform.cli import automl, client
 from batchform.jobs.store import JobStore
-from tests.integration.api.test_automl_api import candidate, training, v2_request
+from tests.integration.api.test_automl_api import (
+    candidate,
+    training,
+    tuning_binary_f1,
+    v2_request,
+)
 from tests.integration.cli.test_client_cli import run
 
 __all__ = ["training"]  # the fixture, used by name
@@ -24,23 +28,9 @@ def test_create_describe_candidates_stop_and_jobs(
     assert created.exit_code == 0, created.stderr
     assert created.stdout.strip().endswith(":automl-job/churn-cli")
 
-    [claimed] = store.claim("server-a", lease_s=60, now=datetime.now(UTC))
-    store.set_progress(
-        claimed.lease,
-        now=datetime.now(UTC),
-        secondary_status="ModelTuning",
-        result={
-            "ProblemType": "BinaryClassification",
-            "Objective": "F1",
-            "ObjectiveType": "Maximize",
-            "Mode": "HYPERPARAMETER_TUNING",
-            "CompletionCriteria": {"MaxCandidates": 10},
-        },
-    )
+    lease = tuning_binary_f1(store)
     for n, value in enumerate([0.61, 0.83]):
-        store.record_candidate(
-            claimed.lease, candidate(f"churn-xgb-{n:03d}", value, "Completed", 1e9 + n)
-        )
+        store.record_candidate(lease, candidate(f"churn-xgb-{n:03d}", value, "Completed", 1e9 + n))
 
     described = run(automl.describe, endpoint, "churn-cli")
     assert described.exit_code == 0, described.stderr
