@@ -189,7 +189,7 @@ def test_a_store_of_the_first_version_is_upgraded_and_keeps_its_jobs_models_and_
             sa.text(
                 "INSERT INTO models (name_key, name, arn, request, creation_time) "
                 "VALUES ('xgb', 'Xgb', 'arn:aws:sagemaker:us-east-1:123456789012:model/xgb', "
-                "'{\"ModelName\": \"Xgb\"}', 1.5)"
+                '\'{"ModelName": "Xgb"}\', 1.5)'
             )
         )
     engine.dispose()
