@@ -10,85 +10,56 @@ enough. Calls are AWS JSON 1.1 (``X-Amz-Target: Logs_20140328.<Operation>``), va
 botocore's ``logs`` model; errors are the service's (``ResourceNotFoundException``,
 ``InvalidParameterException``), with its texts.
 
-Log groups map to kinds of job in :data:`LOG_GROUPS`, one entry a kind. A transform job's
-streams are named as SageMaker names them::
+This module holds the operations. The log groups and how a job's lines are named as streams
+are in :mod:`batchform.api.log_sources`; the per-job index of streams the pages are chosen
+from (at most :data:`MAX_INDEXED_EVENTS` events over all jobs) in
+:mod:`batchform.api.log_index`; filter patterns and paging tokens in
+:mod:`batchform.api.log_filter`. An event's ``ingestionTime`` is its ``timestamp``: the time
+the server recorded the line.
 
-    <job>/<instance-id>-<epoch>               the container's output (a single container)
-    <job>/<instance-id>-<epoch>/data-log      the data log
-    <job>/<instance-id>-<epoch>/<container>   a container's output, in an inference pipeline
-
-where ``<instance-id>`` is ``i-<12 hex digits of a hash of the job's ARN>-<n>`` for instance
-``n`` (from 1) and ``<epoch>`` the job's CreationTime in epoch seconds: fixed for the job's
-life, so a stream name read once stays valid. A stream exists once it has a line. Data-log
-messages start with their time, as SageMaker's do: ``2026-11-22T10:00:00.123:[sagemaker
-logs]: <text>``. An event's ``ingestionTime`` is its ``timestamp``: the time the server
-recorded the line.
-
-Reading goes through the job service only (``read_job_logs`` pages). So that a page does not
-cost a read of the job's whole log, each job read lately has an index here: its streams'
-events as (timestamp, sequence number) pairs, 16 bytes an event, brought up to date at every
-call from the lines after the last one indexed (a job's lines are only ever appended). A page
-is chosen from the index and its texts read by runs of sequence numbers. Indexes of the jobs
-read least recently are dropped beyond :data:`MAX_INDEXED_EVENTS` events.
-
-A stream's events are ordered by (timestamp, sequence number). GetLogEvents tokens are the
-service's ``f/<56 digits>/s`` and ``b/<56 digits>/s``: the position of the last (first) event
-returned; at the end of the stream the token passed in comes back unchanged, with no events.
-FilterLogEvents interleaves the streams (and jobs) in timestamp order; a page may hold fewer
-events than ``limit`` (at most :data:`FILTER_SCAN_EVENTS` events are examined a call), and a
-``nextToken`` says there is more. ``searchedLogStreams`` is empty, as the service answers since
-2020; ``storedBytes`` is 0, as for every log stream since 2019.
+A stream's events are ordered by (timestamp, sequence number). A GetLogEvents token is the
+position of the last (first) event returned; at the end of the stream the token passed in
+comes back unchanged, with no events. FilterLogEvents interleaves the streams (and jobs) in
+timestamp order; a page may hold fewer events than ``limit`` (at most
+:data:`FILTER_SCAN_EVENTS` events are examined a call), and a ``nextToken`` says there is more.
+``searchedLogStreams`` is empty, as the service answers since 2020; ``storedBytes`` is 0, as for
+every log stream since 2019.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import heapq
-import itertools
-import json
-import re
-import threading
-from array import array
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
+from batchform.api.log_filter import (
+    FilterPattern,
+    InvalidParameterError,
+    events_token,
+    opaque_token,
+    read_events_token,
+    read_filter_token,
+    read_streams_token,
+)
+from batchform.api.log_index import Event, Indexes, Stream, event_bytes, read_texts, with_messages
+from batchform.api.log_sources import LOG_GROUPS, JobLogs, LogsService, digest
 from batchform.api.validation import ServiceRules, validate_request
 from batchform.errors import ResourceNotFoundError, ValidationError
-from batchform.jobs.records import JobRecord, LogEntry, Page
+from batchform.jobs.records import JobRecord
 
 Body = dict[str, Any]
 T = TypeVar("T")
 
-TRANSFORM_JOBS_GROUP = "/aws/sagemaker/TransformJobs"
-AUTOML_JOBS_GROUP = "/aws/sagemaker/AutoMLJobs"
-DATA_LOG = "data-log"  # the store's stream of the data log; containers' streams are their names
-
 MAX_EVENTS = 10_000  # GetLogEvents / FilterLogEvents: the default and largest ``limit``
-MAX_PAGE_BYTES = 1024 * 1024  # a page of events holds at most 1 MB ...
-EVENT_OVERHEAD_BYTES = 26  # ... counting each event as its UTF-8 message plus 26 bytes
+MAX_PAGE_BYTES = 1024 * 1024  # a page of events holds at most 1 MB (log_index.event_bytes)
 DEFAULT_STREAMS = 50  # DescribeLogStreams' default ``limit``
 FILTER_SCAN_EVENTS = 100_000  # FilterLogEvents examines at most this many events a call
 MAX_INDEXED_EVENTS = 2_000_000  # events indexed over all jobs (16 bytes each) before eviction
-_INDEX_PAGE_LINES = 10_000  # lines read at a time to bring an index up to date
-_FETCH_GAP = 64  # sequence numbers further apart than this are read in separate calls
-_FETCH_SPAN = 10_000  # the most lines one read covers
 
 NO_GROUP = "The specified log group does not exist."
 NO_STREAM = "The specified log stream does not exist."
-BAD_TOKEN = "The specified nextToken is invalid."
-
-
-class InvalidParameterError(ValidationError):
-    """CloudWatch Logs' name for an invalid request."""
-
-    aws_type = "InvalidParameterException"
 
 
 class LogResourceNotFoundError(ResourceNotFoundError):
@@ -100,350 +71,6 @@ class LogResourceNotFoundError(ResourceNotFoundError):
 LOGS = ServiceRules("logs", InvalidParameterError, anchor_patterns=False)
 
 
-class LogsService(Protocol):
-    """What the adapter needs of ``jobs.service.JobService``."""
-
-    def describe_transform_job(self, name: str) -> JobRecord: ...
-    def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
-    def read_job_logs(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]: ...
-
-
-class JobLogs(Protocol):
-    """One log group's jobs: found by exact name, listed by name prefix, their lines read, and
-    each line's (instance, stream) named as a log stream of the group."""
-
-    def get(self, name: str) -> JobRecord | None: ...
-    def starting_with(self, prefix: str) -> Iterator[JobRecord]: ...
-    def read(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]: ...
-    def stream_name(self, job: JobRecord, instance: int, stream: str) -> str: ...
-    def message(self, entry: LogEntry) -> str: ...
-
-
-_JOB_NAME_TEXT = re.compile(r"[a-zA-Z0-9-]+")  # what NameContains (and a job name) may hold
-_LIST_PAGE = 100  # ListTransformJobs' largest MaxResults
-
-
-class TransformJobLogs:
-    """Transform jobs, through the job service."""
-
-    def __init__(self, service: LogsService) -> None:
-        self._service = service
-
-    def get(self, name: str) -> JobRecord | None:
-        try:
-            job = self._service.describe_transform_job(name)
-        except ValidationError:  # "Could not find transform job ..."
-            return None
-        return job if job.name == name else None  # stream names are case-sensitive
-
-    def starting_with(self, prefix: str) -> Iterator[JobRecord]:
-        request: dict[str, Any] = {"SortBy": "Name", "SortOrder": "Ascending"}
-        if prefix:
-            if not _JOB_NAME_TEXT.fullmatch(prefix):
-                return  # no job name holds other characters
-            request["NameContains"] = prefix
-        while True:
-            page = self._service.list_transform_jobs({**request, "MaxResults": _LIST_PAGE})
-            yield from (job for job in page.items if job.name.startswith(prefix))
-            if not page.next_token:
-                return
-            request["NextToken"] = page.next_token
-
-    def read(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]:
-        return self._service.read_job_logs(name, after_seq=after_seq, limit=limit)
-
-    def stream_name(self, job: JobRecord, instance: int, stream: str) -> str:
-        base = f"{job.name}/{instance_id(job, instance)}-{int(job.creation_time.timestamp())}"
-        if stream == DATA_LOG:
-            return f"{base}/{DATA_LOG}"
-        return f"{base}/{stream}" if _is_pipeline(job) else base
-
-    def message(self, entry: LogEntry) -> str:
-        if entry.stream != DATA_LOG:
-            return entry.text
-        # The data log's format (docs/semantics.md, "Logs"): UTC, milliseconds, no zone.
-        when = entry.time.astimezone(UTC)
-        stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
-        return f"{stamp}:[sagemaker logs]: {entry.text}"
-
-
-class NoJobLogs:
-    """A log group served empty (no job of its kind logs yet)."""
-
-    def __init__(self, service: LogsService) -> None:
-        del service
-
-    def get(self, name: str) -> JobRecord | None:
-        return None
-
-    def starting_with(self, prefix: str) -> Iterator[JobRecord]:
-        return iter(())
-
-    def read(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]:
-        return []
-
-    def stream_name(self, job: JobRecord, instance: int, stream: str) -> str:
-        raise AssertionError("a group without jobs names no streams")
-
-    def message(self, entry: LogEntry) -> str:
-        return entry.text
-
-
-# The log groups served, each with the jobs whose lines it holds.
-LOG_GROUPS: Mapping[str, Callable[[LogsService], JobLogs]] = MappingProxyType(
-    {
-        TRANSFORM_JOBS_GROUP: TransformJobLogs,
-        AUTOML_JOBS_GROUP: NoJobLogs,  # AutoML jobs: plug their JobLogs in here
-    }
-)
-
-
-def instance_id(job: JobRecord, instance: int) -> str:
-    """``i-<12 hex digits of a hash of the job's ARN>-<instance, from 1>``."""
-    return f"i-{_digest(job.arn)[:12]}-{instance}"
-
-
-def _is_pipeline(job: JobRecord) -> bool:
-    return len(job.model_request.get("Containers") or ()) > 1
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def epoch_ms(when: datetime) -> int:
-    """Milliseconds since the epoch (CloudWatch's timestamps), rounded down."""
-    return (when - _EPOCH) // _ONE_MS
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = datetime.resolution * 1000
-
-
-# --- the index ------------------------------------------------------------------------------
-
-
-class _Stream:
-    """One log stream's events: timestamps and sequence numbers, kept in (time, seq) order."""
-
-    __slots__ = ("first", "last", "name", "seqs", "sorted", "times")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.times: array[int] = array("q")
-        self.seqs: array[int] = array("q")
-        self.first = 0  # smallest timestamp
-        self.last = 0  # largest timestamp
-        self.sorted = True
-
-    def add(self, ms: int, seq: int) -> None:
-        if not self.times:
-            self.first = self.last = ms
-        elif ms < self.times[-1]:
-            self.sorted = False
-        self.first, self.last = min(self.first, ms), max(self.last, ms)
-        self.times.append(ms)
-        self.seqs.append(seq)
-
-    def ordered(self) -> _Stream:
-        """Itself, its events in (time, seq) order (a clock stepping back may unorder them)."""
-        if not self.sorted:
-            pairs = sorted(zip(self.times, self.seqs, strict=True))
-            self.times = array("q", (ms for ms, _ in pairs))
-            self.seqs = array("q", (seq for _, seq in pairs))
-            self.sorted = True
-        return self
-
-    def after(self, ms: int, seq: int) -> int:
-        """The index of the first event after (ms, seq)."""
-        low = bisect_left(self.times, ms)
-        high = bisect_right(self.times, ms, low)
-        return bisect_right(self.seqs, seq, low, high)
-
-    def before(self, ms: int, seq: int) -> int:
-        """The number of events before (ms, seq)."""
-        low = bisect_left(self.times, ms)
-        high = bisect_right(self.times, ms, low)
-        return bisect_left(self.seqs, seq, low, high)
-
-
-class _JobIndex:
-    """A job's streams, indexed from its lines up to sequence number ``upto``."""
-
-    def __init__(self, job: JobRecord) -> None:
-        self.job = job
-        self.upto = 0
-        self.events = 0
-        self.streams: dict[str, _Stream] = {}
-        self.lock = threading.Lock()  # held while the index changes or is read
-        self._by_origin: dict[tuple[int, str], _Stream] = {}
-
-    def refresh(self, source: JobLogs) -> None:
-        """Index the lines written since the last call."""
-        while True:
-            page = source.read(self.job.name, after_seq=self.upto, limit=_INDEX_PAGE_LINES)
-            for entry in page:
-                self._stream(source, entry).add(epoch_ms(entry.time), entry.seq)
-            if page:
-                self.upto = page[-1].seq
-                self.events += len(page)
-            if len(page) < _INDEX_PAGE_LINES:
-                return
-
-    def _stream(self, source: JobLogs, entry: LogEntry) -> _Stream:
-        origin = (entry.instance, entry.stream)
-        stream = self._by_origin.get(origin)
-        if stream is None:
-            name = source.stream_name(self.job, entry.instance, entry.stream)
-            stream = self.streams.get(name) or _Stream(name)
-            self.streams[name] = self._by_origin[origin] = stream
-        return stream
-
-
-class _Indexes:
-    """The jobs' indexes, the least recently read dropped beyond ``max_events`` events."""
-
-    def __init__(self, max_events: int) -> None:
-        self._max_events = max_events
-        self._indexes: OrderedDict[str, _JobIndex] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def current(self, source: JobLogs, job: JobRecord) -> _JobIndex:
-        """The job's index, up to date with its lines."""
-        with self._lock:
-            index = self._indexes.get(job.arn)
-            if index is None or index.job.creation_time != job.creation_time:
-                index = self._indexes[job.arn] = _JobIndex(job)
-            self._indexes.move_to_end(job.arn)
-        with index.lock:
-            index.refresh(source)
-        with self._lock:
-            total = sum(each.events for each in self._indexes.values())
-            while total > self._max_events and len(self._indexes) > 1:
-                _, dropped = self._indexes.popitem(last=False)
-                total -= dropped.events
-        return index
-
-
-# --- reading lines ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    ms: int
-    seq: int
-    stream: str
-
-
-def _texts(source: JobLogs, job: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
-    """The lines with sequence numbers ``seqs``, read in runs of nearby numbers."""
-    wanted = sorted(set(seqs))
-    found: dict[int, LogEntry] = {}
-    start = 0
-    while start < len(wanted):
-        end = start
-        while (
-            end + 1 < len(wanted)
-            and wanted[end + 1] - wanted[end] <= _FETCH_GAP
-            and wanted[end + 1] - wanted[start] < _FETCH_SPAN
-        ):
-            end += 1
-        first, last = wanted[start], wanted[end]
-        run = set(wanted[start : end + 1])
-        for entry in source.read(job, after_seq=first - 1, limit=last - first + 1):
-            if entry.seq in run:
-                found[entry.seq] = entry
-        start = end + 1
-    return found
-
-
-def _event_bytes(message: str) -> int:
-    return len(message.encode("utf-8")) + EVENT_OVERHEAD_BYTES
-
-
-# --- tokens ----------------------------------------------------------------------------------
-
-_EVENTS_TOKEN = re.compile(r"([fb])/(\d{20})(\d{36})(?:/s)?")
-
-
-def _events_token(direction: str, ms: int, seq: int) -> str:
-    return f"{direction}/{ms:020d}{seq:036d}/s"
-
-
-def _read_events_token(token: str) -> tuple[str, int, int]:
-    """GetLogEvents' ``f/…`` or ``b/…`` token: direction, timestamp, sequence number."""
-    match = _EVENTS_TOKEN.fullmatch(token)
-    if match is None:
-        raise InvalidParameterError(BAD_TOKEN)
-    return match[1], int(match[2]), int(match[3])
-
-
-def _opaque_token(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
-
-
-def _read_opaque_token(token: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error):
-        raise InvalidParameterError(BAD_TOKEN) from None
-
-
-# --- filter patterns -------------------------------------------------------------------------
-
-_TERM = re.compile(r'\s*([?-]?)(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))\s*')
-
-
-@dataclass(frozen=True, slots=True)
-class FilterPattern:
-    """A filter pattern for unstructured events: every plain term, at least one ``?term`` (if
-    any) and no ``-term`` must occur (case-sensitive); ``"a quoted phrase"`` is one term; or
-    ``%regular expression%``. JSON (``{ … }``) and space-delimited (``[ … ]``) patterns are not
-    supported."""
-
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    excluded: tuple[str, ...] = ()
-    regex: re.Pattern[str] | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> FilterPattern:
-        pattern = text.strip()
-        if not pattern:
-            return cls()
-        if len(pattern) > 1 and pattern.startswith("%") and pattern.endswith("%"):
-            try:
-                return cls(regex=re.compile(pattern[1:-1]))
-            except re.error as exc:
-                raise InvalidParameterError(f"Invalid regex in filter pattern: {exc}") from None
-        if pattern[0] in "{[":
-            raise InvalidParameterError(
-                "batchform supports filter patterns of terms, quoted phrases, ?optional and "
-                "-excluded terms, and %regex%; JSON and space-delimited patterns are not "
-                "supported"
-            )
-        terms: dict[str, list[str]] = {"": [], "?": [], "-": []}
-        position = 0
-        while position < len(pattern):
-            match = _TERM.match(pattern, position)
-            if match is None or match.end() == position:
-                raise InvalidParameterError(f"Invalid filter pattern: {text}")
-            quoted = match[2]
-            term = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match[3]
-            terms[match[1]].append(term)
-            position = match.end()
-        return cls(tuple(terms[""]), tuple(terms["?"]), tuple(terms["-"]))
-
-    def matches(self, message: str) -> bool:
-        if self.regex is not None:
-            return self.regex.search(message) is not None
-        return (
-            all(term in message for term in self.required)
-            and (not self.optional or any(term in message for term in self.optional))
-            and not any(term in message for term in self.excluded)
-        )
-
-
 # --- the operations --------------------------------------------------------------------------
 
 
@@ -452,7 +79,7 @@ class CloudWatchLogs:
 
     def __init__(self, service: LogsService, *, max_indexed_events: int = MAX_INDEXED_EVENTS):
         self._groups = {group: jobs(service) for group, jobs in LOG_GROUPS.items()}
-        self._indexes = _Indexes(max_indexed_events)
+        self._indexes = Indexes(max_indexed_events)
 
     def describe_log_streams(self, body: Body) -> Body:
         validate_request("DescribeLogStreams", body, LOGS)
@@ -478,22 +105,11 @@ class CloudWatchLogs:
         rows.sort(key=lambda row: row[0], reverse=descending)
         sort = {"o": order, "d": descending}
         if body.get("nextToken") is not None:  # the page after the token's key
-            after = _read_opaque_token(body["nextToken"])
-            if not (isinstance(after, dict) and after.get("s") == sort):
-                raise InvalidParameterError(BAD_TOKEN)
-            last = after.get("k")
-            by_time = order == "LastEventTime"
-            if not (
-                isinstance(last, list)
-                and len(last) == 1 + by_time
-                and isinstance(last[-1], str)
-                and (not by_time or _ints(last[0]))
-            ):
-                raise InvalidParameterError(BAD_TOKEN)
+            last = read_streams_token(body["nextToken"], sort)
             rows = [row for row in rows if (row[0] < last if descending else row[0] > last)]
         answer: Body = {"logStreams": [row[1] for row in rows[:limit]]}
         if len(rows) > limit:
-            answer["nextToken"] = _opaque_token({"s": sort, "k": rows[limit - 1][0]})
+            answer["nextToken"] = opaque_token({"s": sort, "k": rows[limit - 1][0]})
         return answer
 
     def get_log_events(self, body: Body) -> Body:
@@ -505,7 +121,7 @@ class CloudWatchLogs:
             raise LogResourceNotFoundError(NO_STREAM)
         limit: int = body.get("limit") or MAX_EVENTS
         token: str | None = body.get("nextToken")
-        position = _read_events_token(token) if token is not None else None
+        position = read_events_token(token) if token is not None else None
         forward = bool(body.get("startFromHead"))
         index = self._indexes.current(source, job)
         with index.lock:
@@ -525,22 +141,22 @@ class CloudWatchLogs:
                 chosen = range(low, min(high, low + limit))
             else:
                 chosen = range(max(low, high - limit), high)
-            picked = [_Event(stream.times[i], stream.seqs[i], name) for i in chosen]
+            picked = [Event(stream.times[i], stream.seqs[i], name) for i in chosen]
         events = _page(source, job, picked, keep_last=not forward)
         if events:
             first, last = events[0][0], events[-1][0]
             return {
                 "events": [event for _, event in events],
-                "nextForwardToken": _events_token("f", last.ms, last.seq),
-                "nextBackwardToken": _events_token("b", first.ms, first.seq),
+                "nextForwardToken": events_token("f", last.ms, last.seq),
+                "nextBackwardToken": events_token("b", first.ms, first.seq),
             }
         if token is not None and position is not None:  # the end: the token passed comes back
             direction, ms, seq = position
             other = "b" if direction == "f" else "f"
-            tokens = {direction: token, other: _events_token(other, ms, seq)}
+            tokens = {direction: token, other: events_token(other, ms, seq)}
         else:
             start = body.get("startTime") or 0
-            tokens = {d: _events_token(d, start, 0) for d in "fb"}
+            tokens = {d: events_token(d, start, 0) for d in "fb"}
         return {"events": [], "nextForwardToken": tokens["f"], "nextBackwardToken": tokens["b"]}
 
     def filter_log_events(self, body: Body) -> Body:
@@ -557,9 +173,9 @@ class CloudWatchLogs:
         forward = body.get("startFromHead") is not False
         after: tuple[int, str, int] | None = None
         if body.get("nextToken") is not None:
-            forward, after = _read_filter_token(body["nextToken"])
+            forward, after = read_filter_token(body["nextToken"])
         candidates = self._candidates(source, body, forward=forward, after=after)
-        items = _Peekable(_with_messages(source, candidates))
+        items = _Peekable(with_messages(source, candidates))
         matched: list[Body] = []
         size, scanned, last = 0, 0, None
         while len(matched) < limit and scanned < FILTER_SCAN_EVENTS:
@@ -568,7 +184,7 @@ class CloudWatchLogs:
                 break
             job, event, message = item
             if message is not None and pattern.matches(message):
-                grown = size + _event_bytes(message)
+                grown = size + event_bytes(message)
                 if matched and grown > MAX_PAGE_BYTES:
                     break
                 size = grown
@@ -578,7 +194,7 @@ class CloudWatchLogs:
             last = (event.ms, job.arn, event.seq)
         answer: Body = {"events": matched, "searchedLogStreams": []}
         if last is not None and items.peek() is not None:
-            answer["nextToken"] = _opaque_token({"f": forward, "k": list(last)})
+            answer["nextToken"] = opaque_token({"f": forward, "k": list(last)})
         return answer
 
     # --- helpers ---------------------------------------------------------------------------
@@ -615,7 +231,7 @@ class CloudWatchLogs:
         *,
         forward: bool,
         after: tuple[int, str, int] | None,
-    ) -> Iterator[tuple[JobRecord, _Event]]:
+    ) -> Iterator[tuple[JobRecord, Event]]:
         """FilterLogEvents' events in the time range, in order, after the token's position."""
         names: list[str] | None = body.get("logStreamNames")
         prefix: str | None = body.get("logStreamNamePrefix")
@@ -629,7 +245,7 @@ class CloudWatchLogs:
             selected = list(jobs.values())
         else:
             selected = list(self._jobs(source, prefix or ""))
-        runs: list[Iterator[tuple[JobRecord, _Event]]] = []
+        runs: list[Iterator[tuple[JobRecord, Event]]] = []
         for job in selected:
             index = self._indexes.current(source, job)
             with index.lock:
@@ -651,7 +267,7 @@ def _group_name(identifier: str) -> str:
     return identifier
 
 
-def _time_range(stream: _Stream, body: Body, *, end_inclusive: bool) -> tuple[int, int]:
+def _time_range(stream: Stream, body: Body, *, end_inclusive: bool) -> tuple[int, int]:
     """The index range of the events from the request's ``startTime`` to its ``endTime``."""
     start, end = body.get("startTime"), body.get("endTime")
     low = 0 if start is None else bisect_left(stream.times, start)
@@ -662,7 +278,7 @@ def _time_range(stream: _Stream, body: Body, *, end_inclusive: bool) -> tuple[in
     return low, high
 
 
-def _stream_description(group: str, job: JobRecord, stream: _Stream) -> Body:
+def _stream_description(group: str, job: JobRecord, stream: Stream) -> Body:
     _, _, _, region, account, _ = job.arn.split(":", 5)
     return {
         "logStreamName": stream.name,
@@ -676,20 +292,20 @@ def _stream_description(group: str, job: JobRecord, stream: _Stream) -> Body:
 
 
 def _page(
-    source: JobLogs, job: JobRecord, picked: list[_Event], *, keep_last: bool
-) -> list[tuple[_Event, Body]]:
+    source: JobLogs, job: JobRecord, picked: list[Event], *, keep_last: bool
+) -> list[tuple[Event, Body]]:
     """GetLogEvents' events for ``picked``, cut to 1 MB (keeping the last ones when reading
     backwards or from the tail)."""
-    texts = _texts(source, job.name, (event.seq for event in picked))
+    texts = read_texts(source, job.name, (event.seq for event in picked))
     ordered = reversed(picked) if keep_last else iter(picked)
-    page: list[tuple[_Event, Body]] = []
+    page: list[tuple[Event, Body]] = []
     size = 0
     for event in ordered:
         entry = texts.get(event.seq)
         if entry is None:
             continue
         message = source.message(entry)
-        size += _event_bytes(message)
+        size += event_bytes(message)
         if page and size > MAX_PAGE_BYTES:
             break
         page.append((event, {"timestamp": event.ms, "message": message, "ingestionTime": event.ms}))
@@ -700,11 +316,11 @@ def _page(
 
 def _run(
     job: JobRecord,
-    stream: _Stream,
+    stream: Stream,
     body: Body,
     forward: bool,
     after: tuple[int, str, int] | None,
-) -> Iterator[tuple[JobRecord, _Event]] | None:
+) -> Iterator[tuple[JobRecord, Event]] | None:
     """One stream's FilterLogEvents candidates, in order; None when there are none."""
     low, high = _time_range(stream, body, end_inclusive=True)
     if after is not None:
@@ -728,7 +344,7 @@ def _run(
         times.reverse()
         seqs.reverse()
     name = stream.name
-    return ((job, _Event(ms, seq, name)) for ms, seq in zip(times, seqs, strict=True))
+    return ((job, Event(ms, seq, name)) for ms, seq in zip(times, seqs, strict=True))
 
 
 class _Peekable(Generic[T]):
@@ -752,23 +368,8 @@ class _Peekable(Generic[T]):
         return self._next[0] if self._next else None
 
 
-def _with_messages(
-    source: JobLogs, events: Iterator[tuple[JobRecord, _Event]], batch: int = 1000
-) -> Iterator[tuple[JobRecord, _Event, str | None]]:
-    """The events with their messages (None for a line that could not be read), whose texts
-    are read ``batch`` events at a time."""
-    while chunk := list(itertools.islice(events, batch)):
-        by_job: dict[str, list[int]] = {}
-        for job, event in chunk:
-            by_job.setdefault(job.name, []).append(event.seq)
-        texts = {name: _texts(source, name, seqs) for name, seqs in by_job.items()}
-        for job, event in chunk:
-            entry = texts[job.name].get(event.seq)
-            yield job, event, None if entry is None else source.message(entry)
-
-
-def _filtered_event(job: JobRecord, event: _Event, message: str) -> Body:
-    job_number = int(_digest(job.arn)[:13], 16)  # < 10**16
+def _filtered_event(job: JobRecord, event: Event, message: str) -> Body:
+    job_number = int(digest(job.arn)[:13], 16)  # < 10**16
     return {
         "logStreamName": event.stream,
         "timestamp": event.ms,
@@ -776,21 +377,6 @@ def _filtered_event(job: JobRecord, event: _Event, message: str) -> Body:
         "ingestionTime": event.ms,
         "eventId": f"{event.ms:020d}{job_number:016d}{event.seq:020d}",
     }
-
-
-def _ints(*values: Any) -> bool:
-    return all(isinstance(value, int) and not isinstance(value, bool) for value in values)
-
-
-def _read_filter_token(token: str) -> tuple[bool, tuple[int, str, int]]:
-    value = _read_opaque_token(token)
-    try:
-        forward, (ms, arn, seq) = value["f"], value["k"]
-        if isinstance(forward, bool) and isinstance(arn, str) and _ints(ms, seq):
-            return forward, (ms, arn, seq)
-    except (KeyError, TypeError, ValueError):
-        pass
-    raise InvalidParameterError(BAD_TOKEN)
 
 
 # The operations, by X-Amz-Target name (after ``Logs_20140328.``).

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from batchform.api.cloudwatch_logs import LOGS, FilterPattern, InvalidParameterError
+from batchform.api.cloudwatch_logs import LOGS
+from batchform.api.log_filter import FilterPattern, InvalidParameterError
 from batchform.api.validation import validate_request
 
 
