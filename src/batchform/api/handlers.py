@@ -15,6 +15,7 @@ from batchform.api import render
 from batchform.api.validation import validate_request
 from batchform.errors import ValidationError
 from batchform.jobs.automl_service import AutoMLService
+from batchform.jobs.names import JobKind
 from batchform.jobs.records import JobRecord, LogEntry, ModelRecord, ObjectState, Page, Progress
 from batchform.jobs.run_records import ObjectPage
 
@@ -41,7 +42,9 @@ class Service(Protocol):
     def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
     def stop_transform_job(self, name: str) -> None: ...
     def job_progress(self, name: str) -> tuple[JobRecord, Progress]: ...
-    def read_job_logs(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]: ...
+    def read_job_logs(
+        self, name: str, *, after_seq: int, limit: int, kind: JobKind = ...
+    ) -> Sequence[LogEntry]: ...
     def list_job_objects(
         self,
         name: str,
@@ -111,6 +114,16 @@ def job_objects(service: Service, name: str, query: Mapping[str, str]) -> Body:
     return render.object_page(page)
 
 
+def _query_kind(raw: str | None) -> JobKind:
+    try:
+        return JobKind(raw or JobKind.TRANSFORM.value)
+    except ValueError:
+        allowed = ", ".join(kind.value for kind in JobKind)
+        raise ValidationError(
+            f"Query parameter kind must be one of [{allowed}], got {raw!r}"
+        ) from None
+
+
 def _query_state(raw: str | None) -> ObjectState | None:
     if raw is None or raw == "":
         return None
@@ -124,10 +137,12 @@ def _query_state(raw: str | None) -> ObjectState | None:
 
 
 def job_logs(service: Service, name: str, query: Mapping[str, str]) -> Body:
-    """``GET /batchform/jobs/{name}/logs?after=<seq>&limit=<n>``: the lines after ``after``."""
+    """``GET /batchform/jobs/{name}/logs?after=<seq>&limit=<n>&kind=transform|automl``: the
+    lines after ``after``."""
     after_seq = _query_int(query, "after", default=0, low=0, high=None)
     limit = _query_int(query, "limit", default=DEFAULT_LOG_LIMIT, low=1, high=MAX_LOG_LIMIT)
-    entries = service.read_job_logs(name, after_seq=after_seq, limit=limit)
+    kind = _query_kind(query.get("kind"))
+    entries = service.read_job_logs(name, after_seq=after_seq, limit=limit, kind=kind)
     return render.log_page(entries, after_seq)
 
 

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from batchform.errors import ValidationError
+from batchform.jobs.names import JobKind
 from batchform.jobs.records import JobRecord, LogEntry, Page
 
 TRANSFORM_JOBS_GROUP = "/aws/sagemaker/TransformJobs"
@@ -39,7 +40,9 @@ class LogsService(Protocol):
 
     def describe_transform_job(self, name: str) -> JobRecord: ...
     def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
-    def read_job_logs(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]: ...
+    def read_job_logs(
+        self, name: str, *, after_seq: int, limit: int, kind: JobKind = ...
+    ) -> Sequence[LogEntry]: ...
 
 
 class JobLogs(Protocol):

@@ -237,28 +237,39 @@ def _object_row(item: dict[str, Any]) -> list[str]:
 @endpoint_option
 @click.argument("job_name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
-def logs(endpoint_url: str, job_name: str, follow: bool) -> None:
-    """Print a job's log stream (data log and container output)."""
+@click.option("--automl", is_flag=True, help="JOB_NAME is an AutoML job.")
+def logs(endpoint_url: str, job_name: str, follow: bool, automl: bool) -> None:
+    """Print a job's log stream (data log and container output, or an AutoML job's training)."""
+    kind = "automl" if automl else "transform"
     with reported_errors(endpoint_url):
-        after = _print_logs(endpoint_url, job_name, after=0)
+        after = _print_logs(endpoint_url, job_name, after=0, kind=kind)
         while follow:
             # The status is read before the lines: a job seen ended has written all its
             # lines, so the pages read after this check hold the last of them.
-            status = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/progress")["status"]
-            after = _print_logs(endpoint_url, job_name, after)
+            status = _status(endpoint_url, job_name, automl)
+            after = _print_logs(endpoint_url, job_name, after, kind=kind)
             if JobStatus(status).terminal:
                 return
             time.sleep(FOLLOW_POLL_S)
 
 
-def _print_logs(endpoint_url: str, job_name: str, after: int) -> int:
+def _status(endpoint_url: str, job_name: str, automl: bool) -> str:
+    if automl:
+        job = sagemaker_client(endpoint_url).describe_auto_ml_job_v2(AutoMLJobName=job_name)
+        status: str = job["AutoMLJobStatus"]
+        return status
+    return str(_get_json(endpoint_url, f"/batchform/jobs/{job_name}/progress")["status"])
+
+
+def _print_logs(endpoint_url: str, job_name: str, after: int, kind: str = "transform") -> int:
     """Print every line after ``after``, page by page until one comes back empty.
 
     The server decides the page size, so a page shorter than some size proves nothing: only
     an empty page says there is nothing more. Returns the ``after`` for the next lines.
     """
     while True:
-        page = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/logs?after={after}")
+        query = f"after={after}" + ("" if kind == "transform" else f"&kind={kind}")
+        page = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/logs?{query}")
         if not page["entries"]:
             return after
         for entry in page["entries"]:

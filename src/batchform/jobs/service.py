@@ -189,10 +189,21 @@ class JobService:
             name, state=state, max_results=max_results, next_token=next_token
         )
 
-    def read_job_logs(self, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogEntry]:
-        """The job's log lines after ``after_seq``, in order; unknown job → ValidationError."""
-        self.describe_transform_job(name)
-        return self._store.read_logs(name, after_seq=after_seq, limit=limit)
+    def read_job_logs(
+        self,
+        name: str,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        kind: JobKind = JobKind.TRANSFORM,
+    ) -> list[LogEntry]:
+        """The job's log lines after ``after_seq``, in order; an unknown job is the error its
+        Describe operation gives."""
+        if kind is JobKind.AUTOML:
+            self.automl.describe(name, version=2)
+        else:
+            self.describe_transform_job(name)
+        return self._store.read_logs(name, after_seq=after_seq, limit=limit, kind=kind)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from batchform.api.app import build_app
 from batchform.config import Settings
+from batchform.jobs.names import JobKind
 from batchform.jobs.records import LogEntry
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
@@ -547,8 +548,15 @@ class CountingService(JobService):
 
     lines_read = 0
 
-    def read_job_logs(self, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogEntry]:
-        entries = super().read_job_logs(name, after_seq=after_seq, limit=limit)
+    def read_job_logs(
+        self,
+        name: str,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        kind: JobKind = JobKind.TRANSFORM,
+    ) -> list[LogEntry]:
+        entries = super().read_job_logs(name, after_seq=after_seq, limit=limit, kind=kind)
         self.lines_read += len(entries)
         return entries
 

@@ -4,6 +4,7 @@ against a real API server (no scheduler: the tests record candidates through its
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from batchform.cli import automl, client
@@ -47,6 +48,18 @@ def test_create_describe_candidates_stop_and_jobs(
     assert "churn-cli" in jobs.stdout and "automl" in jobs.stdout
     only_transform = run(client.jobs, endpoint, "--kind", "transform")
     assert "churn-cli" not in only_transform.stdout
+
+    when = datetime.now(UTC)
+    rows = [(when, 1, "training", f"trial {n}") for n in range(3)]
+    store.append_logs("churn-cli", rows, lease=lease)
+    logged = run(client.logs, endpoint, "--automl", "churn-cli")
+    assert logged.exit_code == 0, logged.stderr
+    assert [line.rsplit("] ", 1)[1] for line in logged.stdout.splitlines()] == [
+        "trial 0",
+        "trial 1",
+        "trial 2",
+    ]
+    assert run(client.logs, endpoint, "churn-cli").exit_code == 2  # no transform job of that name
 
     stopped = run(automl.stop, endpoint, "churn-cli")
     assert stopped.exit_code == 0 and "Stopping" in stopped.stdout

@@ -21,6 +21,7 @@ from batchform.errors import (
     StorageError,
     ValidationError,
 )
+from batchform.jobs.names import JobKind
 from batchform.jobs.records import (
     JobRecord,
     JobStatus,
@@ -148,7 +149,9 @@ class FakeService:
         ]
         return ObjectPage(items=items, next_token="more")
 
-    def read_job_logs(self, name: str, *, after_seq: int, limit: int) -> Sequence[LogEntry]:
+    def read_job_logs(
+        self, name: str, *, after_seq: int, limit: int, kind: JobKind = JobKind.TRANSFORM
+    ) -> Sequence[LogEntry]:
         self._called("read_job_logs", (name, after_seq, limit))
         entries = [
             LogEntry(seq=seq, time=CREATED, instance=0, stream="data-log", text=f"line {seq}")
