@@ -61,7 +61,7 @@ def execute_automl(store: JobStore, record: JobRecord, lease: Lease, control: Jo
             failure = exc.message
     if control.lease_lost:
         raise LeaseLostError(f"automl job {lease.name}: lease lost while training")
-    _conclude(store, lease, recorder, failure)
+    _conclude(store, lease, recorder, failure, cancelled=control.cancel.cancelled)
 
 
 def tabular_spec(record: JobRecord) -> TabularSpec:
@@ -175,10 +175,14 @@ class _Recorder:
         self._store.append_logs(self._lease.name, [row], lease=self._lease)
 
 
-def _conclude(store: JobStore, lease: Lease, recorder: _Recorder, failure: str | None) -> None:
+def _conclude(
+    store: JobStore, lease: Lease, recorder: _Recorder, failure: str | None, *, cancelled: bool
+) -> None:
     record = store.get_job(lease.name, JobKind.AUTOML)
     if record is not None and record.status is JobStatus.STOPPING:
         end(store, lease, JobStatus.STOPPED, "Stopped", None)
+    elif cancelled:  # the server is shutting down: the next claim resumes the job
+        logger.info("automl job %s: left InProgress for the next claim", lease.name)
     elif failure is not None:
         end(store, lease, JobStatus.FAILED, "Failed", truncate(failure))
     elif recorder.completed or store.candidate_names(lease.name):
