@@ -153,7 +153,10 @@ def _finish(store: JobStore, lease: Lease, status: JobStatus, reason: str | None
 
 def _end_quietly(store: JobStore, lease: Lease, reason: str) -> None:
     try:
-        _finish(store, lease, JobStatus.FAILED, reason)
+        if lease.kind is JobKind.AUTOML:
+            automl_execution.end(store, lease, JobStatus.FAILED, "Failed", reason)
+        else:
+            _finish(store, lease, JobStatus.FAILED, reason)
     except Exception:  # the store itself is failing: the lease expires and a claim retries
         logger.exception("transform job %s: could not record its failure", lease.name)
 
