@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench bench-automl clean
 
 # The benchmark (not part of `make test`): Ray Data lives in its own venv so that the product's
 # venv never gets Ray. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--quick --only floor".
@@ -35,6 +35,11 @@ test: lint typecheck
 
 bench: install $(RAY_STAMP)
 	$(BIN)/python -m bench.run --ray-python $(RAY_VENV)/bin/python $(BENCH_ARGS)
+
+# AutoML (issue 9): batchform's AutoML vs a hand-tuned XGBoost, and its best candidate's
+# pipeline vs the same objects called directly; see bench/automl.py. Not part of `make test`.
+bench-automl: install
+	$(BIN)/python -m bench.automl $(BENCH_ARGS)
 
 $(RAY_STAMP):
 	test -x $(RAY_VENV)/bin/python || $(PYTHON) -m venv $(RAY_VENV)
