@@ -5,7 +5,8 @@
   database ``postgres``); stopped and deleted at the end. Skipped only when the PostgreSQL
   server binaries (``initdb``, ``pg_ctl``) are not installed.
 - ``postgres_db_url``: a fresh, empty database on that cluster for one test, dropped after it.
-- ``store``: a :class:`JobStore` with its schema, once on SQLite and once on PostgreSQL.
+- ``store``: a :class:`JobStore` with its schema, once on SQLite and once on PostgreSQL;
+  ``sqlite_store`` on SQLite only.
 
 Also builders of records and request bodies for the store and service tests.
 """
@@ -161,6 +162,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def store(store_url: str) -> Iterator[JobStore]:
     """A JobStore with its tables, on each database."""
     job_store = JobStore(store_url)
+    job_store.create_schema()
+    try:
+        yield job_store
+    finally:
+        job_store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[JobStore]:
+    """A JobStore with its tables on SQLite only (the scheduler and execution tests)."""
+    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
     job_store.create_schema()
     try:
         yield job_store

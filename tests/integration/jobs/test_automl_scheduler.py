@@ -3,7 +3,6 @@ candidates it finished, and the next scheduler resumes it without training those
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,8 @@ CANDIDATES = 5
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
-    job_store.create_schema()
-    try:
-        yield job_store
-    finally:
-        job_store.close()
+def store(sqlite_store: JobStore) -> JobStore:
+    return sqlite_store  # SQLite only; two servers on PostgreSQL: test_scheduler_postgres.py
 
 
 def status(store: JobStore, name: str) -> JobStatus:

@@ -219,16 +219,6 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[JobStore]:
-    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
-    store.create_schema()
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture
 def service(sqlite_store: JobStore, settings: Settings) -> JobService:
     return JobService(sqlite_store, settings=settings)
 

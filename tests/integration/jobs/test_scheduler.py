@@ -37,13 +37,8 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
-    job_store.create_schema()
-    try:
-        yield job_store
-    finally:
-        job_store.close()
+def store(sqlite_store: JobStore) -> JobStore:
+    return sqlite_store  # SQLite only; two servers on PostgreSQL: test_scheduler_postgres.py
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -44,13 +43,8 @@ OBJECTS, RECORDS, DELAY_S = 4, 20, 0.1  # 2 s per object
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
-    job_store.create_schema()
-    try:
-        yield job_store
-    finally:
-        job_store.close()
+def store(sqlite_store: JobStore) -> JobStore:
+    return sqlite_store  # SQLite only; two servers on PostgreSQL: test_scheduler_postgres.py
 
 
 def run_to_the_end(store: JobStore, settings: Settings, owner: str) -> None:
