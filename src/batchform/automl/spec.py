@@ -82,3 +82,65 @@ class TabularSpec:
     @property
     def validation_channel(self) -> Channel | None:
         return next((c for c in self.channels if c.channel_type == VALIDATION), None)
+
+
+# --- time-series forecasting (TimeSeriesForecastingJobConfig) ---
+
+TIME_SERIES_FORECASTING = "TimeSeriesForecasting"
+DEFAULT_FORECAST_QUANTILES = ("p10", "p50", "p90")
+DEFAULT_FORECAST_OBJECTIVE = "AverageWeightedQuantileLoss"
+FORECAST_ALGORITHMS = ("cnn-qr", "deepar", "prophet", "npts", "arima", "ets")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeriesColumns:
+    """``TimeSeriesConfig``: which columns hold the target, the time, and the series key."""
+
+    target: str
+    timestamp: str
+    item_id: str
+    grouping: tuple[str, ...] = ()  # up to 5; with item_id they form the series key
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastSpec:
+    """One time-series forecasting AutoML job, as the training needs it.
+
+    ``frequency`` is ``ForecastFrequency`` as given (``"D"``, ``"2W"``, ``"15min"``…);
+    ``filling`` maps a column to its ``Transformations.Filling`` map (``{"middlefill":
+    "zero", "backfill": "value", "backfill_value": "2"}``), ``aggregation`` a column to
+    ``sum | avg | first | min | max``. ``objective`` None means AverageWeightedQuantileLoss;
+    ``algorithms`` empty means every algorithm this installation offers. The rest as in
+    :class:`TabularSpec`.
+    """
+
+    job_name: str
+    channels: tuple[Channel, ...]
+    output_path: str
+    columns: TimeSeriesColumns
+    frequency: str
+    horizon: int
+    quantiles: tuple[str, ...] = DEFAULT_FORECAST_QUANTILES
+    filling: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    aggregation: tuple[tuple[str, str], ...] = ()
+    holiday_country: str | None = None
+    feature_spec_uri: str | None = None
+    objective: str | None = None
+    algorithms: tuple[str, ...] = ()
+    max_candidates: int | None = None
+    max_runtime_per_training_s: int | None = None
+    max_job_runtime_s: int | None = None
+    region: str = DEFAULT_REGION
+    seed: int = 0
+    account: str = DEFAULT_ACCOUNT
+
+    @property
+    def filling_map(self) -> dict[str, dict[str, str]]:
+        return {column: dict(methods) for column, methods in self.filling}
+
+    @property
+    def aggregation_map(self) -> dict[str, str]:
+        return dict(self.aggregation)
+
+
+AutoMLSpec = TabularSpec | ForecastSpec
