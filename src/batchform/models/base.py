@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -18,16 +18,60 @@ class ExecutionParameters:
     max_payload_mb: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class Answer:
     """A 2xx answer of ``POST /invocations``: the body and its ``Content-Type`` (if any).
 
     The content type matters between the containers of a pipeline: container n+1 receives
     container n's answer with that type (docs/semantics.md, "Inference pipelines").
+
+    An in-process runtime may answer with :meth:`deferred`: the value the body encodes
+    (``decoded``, exactly what the next container would decode the body into) and a function
+    that writes the body. A pipeline then hands ``decoded`` to the next in-process runtime
+    that reads that type, so an intermediate answer is neither written nor parsed; the body
+    is written only when something reads :attr:`body`. Both give the same answer.
     """
 
-    body: bytes
-    content_type: str | None = None
+    __slots__ = ("_body", "_encode", "content_type", "decoded")
+
+    def __init__(self, body: bytes, content_type: str | None = None) -> None:
+        self._body: bytes | None = body
+        self._encode: Callable[[], bytes] | None = None
+        self.content_type = content_type
+        self.decoded: object | None = None
+
+    @classmethod
+    def deferred(cls, decoded: object, encode: Callable[[], bytes], content_type: str) -> Answer:
+        """An answer whose body ``encode()`` writes on first use; ``decoded`` is its value."""
+        answer = cls(b"", content_type)
+        answer._body = None
+        answer._encode = encode
+        answer.decoded = decoded
+        return answer
+
+    @property
+    def body(self) -> bytes:
+        """The answer's bytes (written now if the answer was deferred)."""
+        if self._body is None:
+            assert self._encode is not None
+            self._body = self._encode()
+            self._encode = None
+        return self._body
+
+    @property
+    def written(self) -> bool:
+        """Whether reading :attr:`body` is free (not a deferred answer still to write)."""
+        return self._body is not None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Answer):
+            return NotImplemented
+        return (self.body, self.content_type) == (other.body, other.content_type)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        body = repr(self.body[:60]) if self.written else "<deferred>"
+        return f"Answer(body={body}, content_type={self.content_type!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,19 @@ class InProcessModel:
         self._check_open()
         return await asyncio.to_thread(invoke_runtime, self._runtime, body, content_type, accept)
 
+    async def invoke_answer(
+        self, request: Answer, *, content_type: str | None, accept: str | None
+    ) -> Answer:
+        """``invoke`` with the previous container's answer in a pipeline.
+
+        Its decoded value goes to the runtime when the runtime reads it (no bytes written or
+        parsed in between), and this answer may itself stay deferred for the next container.
+        """
+        self._check_open()
+        return await asyncio.to_thread(
+            invoke_runtime, self._runtime, request, content_type, accept, write=False
+        )
+
     async def aclose(self) -> None:
         """Mark the model closed; later calls raise ``ModelUnreachableError``."""
         self._closed = True

@@ -439,6 +439,97 @@ def test_a_pipeline_error_names_the_feature_container(
     assert b"Number of columns in the received data is 2." in error.body
 
 
+# --- the hand-over between in-process containers (Answer.deferred) ---
+
+
+def loaded_runtime(
+    runtime: Any, tmp_path: Path, name: str, files: dict[str, bytes], env: Any
+) -> Any:
+    directory = tmp_path / name
+    directory.mkdir()
+    for file, data in files.items():
+        (directory / file).write_bytes(data)
+    runtime.load(directory, env)
+    return runtime
+
+
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "dense"])
+def test_the_features_handed_over_are_what_the_bytes_decode_to_and_predict_the_same(
+    tmp_path: Path,
+    preprocessor: TabularPreprocessor,
+    booster: xgb.Booster,
+    test_table: Table,
+    sparse: bool,
+) -> None:
+    from batchform.models.runtimes.automl_rt import AutoMLRuntime
+    from batchform.models.runtimes.xgboost_rt import XGBoostRuntime
+
+    save_artifact(preprocessor, tmp_path / "dpp")
+    env = (
+        dict(FEATURE_ENV)
+        if sparse
+        else {**FEATURE_ENV, "AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF": "0"}
+    )
+    features = AutoMLRuntime()
+    features.load(tmp_path / "dpp", env)
+    algorithm = loaded_runtime(
+        XGBoostRuntime(), tmp_path, "xgb", {"xgboost-model": bytes(booster.save_raw("ubj"))}, {}
+    )
+
+    answer = features.invoke(test_table.body, CSV, None)
+    assert answer.decoded is not None and not answer.written
+    handed = algorithm.invoke_decoded(answer.decoded, answer.content_type, CSV)
+    decoded = recordio_protobuf.decode_features(answer.body)
+
+    assert isinstance(decoded, recordio_protobuf.SparseFeatures) == sparse
+    if isinstance(decoded, recordio_protobuf.SparseFeatures):
+        given = answer.decoded
+        assert isinstance(given, recordio_protobuf.SparseFeatures)
+        assert given.columns == decoded.columns
+        for name in ("indptr", "indices", "values"):
+            np.testing.assert_array_equal(getattr(given.rows, name), getattr(decoded.rows, name))
+    else:
+        np.testing.assert_array_equal(np.asarray(answer.decoded), decoded)
+    assert handed == algorithm.invoke(answer.body, answer.content_type, CSV)
+    assert handed is not None and len(handed.body.splitlines()) == len(test_table.labels)
+
+
+def test_records_that_may_exceed_max_content_length_are_checked_on_their_bytes(
+    tmp_path: Path, preprocessor: TabularPreprocessor, booster: xgb.Booster, test_table: Table
+) -> None:
+    dpp = archive_of(tmp_path, "dpp", preprocessor)
+    algorithm = str(
+        make_archive(tmp_path / "xgb.tar.gz", {"xgboost-model": bytes(booster.save_raw("ubj"))})
+    )
+    tight = {"MAX_CONTENT_LENGTH": "1024", "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": CSV}
+    model = open_containers(
+        tmp_path,
+        ContainerSpec(AUTOML_IMAGE, dpp, FEATURE_ENV),
+        ContainerSpec(XGBOOST_IMAGE, algorithm, tight),
+    )
+
+    error = error_of(model, test_table.body)
+
+    assert error.status == 413
+    assert b"MAX_CONTENT_LENGTH of 1024 bytes" in error.body
+
+
+def test_the_size_bound_holds_for_every_record_layout() -> None:
+    from batchform.models.runtimes.xgboost_rt import _protobuf_size_bound
+
+    rng = np.random.default_rng(3)
+    for rows, columns, density in [(1, 1, 1.0), (50, 300, 0.1), (20, 20_000, 0.01), (5, 7, 0.0)]:
+        dense = rng.normal(size=(rows, columns)).astype(np.float32)
+        dense[rng.random((rows, columns)) >= density] = 0.0
+        csr = scipy.sparse.csr_matrix(dense)
+        sparse_body = recordio_protobuf.encode_sparse(csr)
+        sparse = recordio_protobuf.decode_features(sparse_body)
+        assert isinstance(sparse, recordio_protobuf.SparseFeatures)
+        assert _protobuf_size_bound(sparse) >= len(sparse_body)
+        dense_body = recordio_protobuf.encode_dense(dense)
+        assert _protobuf_size_bound(dense) >= len(dense_body)
+
+
 # --- inverse-label-transform ---
 
 

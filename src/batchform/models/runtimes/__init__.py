@@ -12,7 +12,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from batchform.errors import BatchformError, InvocationError
 from batchform.models.base import Answer, ExecutionParameters
@@ -43,20 +43,56 @@ class Runtime(Protocol):
         ...
 
 
+@runtime_checkable
+class DecodedRuntime(Runtime, Protocol):
+    """A runtime that can also take a request already decoded (see ``Answer.deferred``)."""
+
+    def invoke_decoded(
+        self, decoded: object, content_type: str | None, accept: str | None
+    ) -> Answer | None:
+        """The answer to a request whose body decodes to ``decoded``; None if this runtime
+        does not read ``decoded`` for ``content_type`` (then the body is sent as usual)."""
+        ...
+
+
 RuntimeFactory = Callable[[], Runtime]
 
 
 def invoke_runtime(
-    runtime: Runtime, body: bytes, content_type: str | None, accept: str | None
+    runtime: Runtime,
+    body: bytes | Answer,
+    content_type: str | None,
+    accept: str | None,
+    *,
+    write: bool = True,
 ) -> Answer:
     """``runtime.invoke``, with any foreign exception turned into a 500 answer.
 
+    ``body`` may be the answer of the container before (in a pipeline): its decoded value is
+    used when the runtime reads it, else its bytes. With ``write`` (the default) the answer's
+    body is written here, in the calling thread, rather than by whoever reads it later.
     The 500 body is ``"<message>\\n<traceback>"``, as sagemaker-inference-toolkit sends it.
     """
     try:
-        return runtime.invoke(body, content_type, accept)
+        answer = _decoded_answer(runtime, body, content_type, accept)
+        if answer is None:
+            raw = body.body if isinstance(body, Answer) else body
+            answer = runtime.invoke(raw, content_type, accept)
+        if write:
+            answer.body  # noqa: B018 - writes a deferred answer in this thread
+        return answer
     except BatchformError:
         raise
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         raise InvocationError(500, text.encode("utf-8"), f"{type(exc).__name__}: {exc}") from exc
+
+
+def _decoded_answer(
+    runtime: Runtime, body: bytes | Answer, content_type: str | None, accept: str | None
+) -> Answer | None:
+    if not isinstance(body, Answer) or body.decoded is None:
+        return None
+    if not isinstance(runtime, DecodedRuntime):
+        return None
+    return runtime.invoke_decoded(body.decoded, content_type, accept)

@@ -62,6 +62,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse  # type: ignore[import-untyped]
 
 from batchform.errors import ModelLoadError
 from batchform.models import codecs, recordio_protobuf
@@ -210,13 +211,10 @@ class AutoMLRuntime:
         if chosen == codecs.CSV:
             dense = features.toarray() if hasattr(features, "toarray") else features
             return Answer(codecs.array_to_csv(np.asarray(dense, dtype=np.float64)), chosen)
-        if hasattr(features, "tocsr"):
-            csr = features.tocsr().astype(np.float32)  # a copy: the zeros can go
-            csr.eliminate_zeros()
-            return Answer(recordio_protobuf.encode_sparse(csr), chosen)
-        if self._sparse:
-            return Answer(recordio_protobuf.encode_sparse(features.astype(np.float32)), chosen)
-        return Answer(recordio_protobuf.encode_dense(features.astype(np.float32)), chosen)
+        if hasattr(features, "tocsr") or self._sparse:
+            return _sparse_answer(features, chosen)
+        dense = features.astype(np.float32)
+        return Answer.deferred(dense, lambda: recordio_protobuf.encode_dense(dense), chosen)
 
     def _inverse_label_transform(self, rows: npt.NDArray[Any], accept: str | None) -> Answer:
         preprocessor = self._loaded_preprocessor()
@@ -341,6 +339,20 @@ def _choose(accept: str | None, supported: tuple[str, ...], default: str, during
         if candidate in supported:
             return candidate
     raise codecs.invocation_error(406, f"Accept type '{accept}' is not supported{during}.")
+
+
+def _sparse_answer(features: Any, content_type: str) -> Answer:
+    """Sparse RecordIO-protobuf records of ``features`` (float32, stored zeros dropped), deferred:
+    an in-process XGBoost container reads the matrix itself (see ``Answer.deferred``)."""
+    csr = scipy.sparse.csr_matrix(features, dtype=np.float32)  # a copy: the zeros can go
+    csr.eliminate_zeros()
+    decoded = recordio_protobuf.SparseFeatures(
+        codecs.SparseRows(
+            csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.data.copy()
+        ),
+        int(csr.shape[1]),
+    )
+    return Answer.deferred(decoded, lambda: recordio_protobuf.encode_sparse(csr), content_type)
 
 
 def _classification_outputs(probabilities: Any, classes: list[str]) -> dict[str, list[Any]]:

@@ -62,7 +62,7 @@ import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -170,7 +170,27 @@ class XGBoostRuntime:
             )
         input_format = input_format_of(content_type)
         chosen = codecs.choose_accept(accept, SUPPORTED_ACCEPTS, self._default_accept)
-        predictions = self._predict(self._matrix(body, input_format))
+        return self._answer(self._matrix(body, input_format), chosen)
+
+    def invoke_decoded(
+        self, decoded: object, content_type: str | None, accept: str | None
+    ) -> Answer | None:
+        """Predict RecordIO-protobuf features handed over decoded by the container before.
+
+        None (send the bytes instead) for another content type, or when the records might
+        exceed MAX_CONTENT_LENGTH, whose exact check needs the bytes.
+        """
+        if input_format_of(content_type) != "recordio-protobuf":
+            return None
+        features = cast("codecs.FloatMatrix | recordio_protobuf.SparseFeatures", decoded)
+        if _protobuf_size_bound(features) > self._max_content_length_bytes:
+            return None
+        chosen = codecs.choose_accept(accept, SUPPORTED_ACCEPTS, self._default_accept)
+        expected = self._loaded().num_features()
+        return self._answer(self._features_matrix(features, expected), chosen)
+
+    def _answer(self, matrix: xgb.DMatrix, chosen: str) -> Answer:
+        predictions = self._predict(matrix)
         if self._selection is not None:
             return Answer(encode_selected(predictions, self._selection, chosen), chosen)
         return Answer(encode_predictions(predictions, chosen), chosen)
@@ -188,7 +208,11 @@ class XGBoostRuntime:
         return self._sparse_matrix(rows, expected)
 
     def _protobuf_matrix(self, body: bytes, expected: int) -> xgb.DMatrix:
-        features = recordio_protobuf.decode_features(body)
+        return self._features_matrix(recordio_protobuf.decode_features(body), expected)
+
+    def _features_matrix(
+        self, features: codecs.FloatMatrix | recordio_protobuf.SparseFeatures, expected: int
+    ) -> xgb.DMatrix:
         if isinstance(features, recordio_protobuf.SparseFeatures):
             _check_feature_count(features.columns, expected, "recordio-protobuf")
             return self._sparse_matrix(features.rows, expected)
@@ -215,6 +239,21 @@ class XGBoostRuntime:
         if self._booster is None:
             raise ModelLoadError("the xgboost runtime was invoked before load()")
         return self._booster
+
+
+# At most this many bytes frame and head one RecordIO-protobuf record (magic, length,
+# padding, map entry, tensor headers, shape); each value then takes 4 bytes and each sparse
+# key at most a 10-byte varint.
+_RECORD_OVERHEAD_BOUND = 64
+
+
+def _protobuf_size_bound(features: npt.NDArray[Any] | recordio_protobuf.SparseFeatures) -> int:
+    """An upper bound of the bytes of the records that encode ``features``."""
+    if isinstance(features, recordio_protobuf.SparseFeatures):
+        rows, values = features.rows.rows, len(features.rows.values)
+        return rows * _RECORD_OVERHEAD_BOUND + values * (4 + 10)
+    rows, columns = features.shape
+    return int(rows) * (_RECORD_OVERHEAD_BOUND + 4 * int(columns))
 
 
 def input_format_of(content_type: str | None) -> InputFormat:
