@@ -76,6 +76,12 @@ def _automl() -> Runtime:
     return AutoMLRuntime()
 
 
+def _forecasting() -> Runtime:
+    from batchform.models.forecasting.runtime import ForecastRuntime
+
+    return ForecastRuntime()
+
+
 @dataclass(frozen=True, slots=True)
 class ImageEntry:
     """One built-in runtime: the repository names that select it and how to build it."""
@@ -99,6 +105,12 @@ IMAGES: tuple[ImageEntry, ...] = (
     ImageEntry("onnx", ("onnx",), _onnx, "onnx"),
     ImageEntry(
         "sklearn-automl", ("sklearn-automl", "sagemaker-sklearn-automl"), _automl, "sklearn"
+    ),
+    ImageEntry(
+        "automl-forecasting",
+        ("automl-forecasting", "sagemaker-automl-forecasting"),
+        _forecasting,
+        "forecast",
     ),
 )
 _BY_REPOSITORY = {name: entry for entry in IMAGES for name in entry.repositories}

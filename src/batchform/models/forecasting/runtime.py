@@ -1,0 +1,163 @@
+"""The forecasting container: a time-series AutoML candidate behind ``/invocations``.
+
+Serves the model documents of :mod:`.artifact` the way Autopilot's batch forecasting is used
+(autopilot.md §3): a request is one whole CSV file with its header — the training schema,
+every series' history, and optionally future rows (target empty) carrying future feature
+values. The answer (``text/csv``) has a header and ``ForecastHorizon`` rows per series, in the
+order the series first appear: the item id and grouping columns, the timestamp of each future
+step, ``mean`` and one column per quantile (``p10``, ``p50``, ``p90`` …), with
+``p10 ≤ p50 ≤ p90`` on every row. Series the training never saw are forecast too: the models
+are refitted on each request's history.
+
+A body without the header (what ``SplitType Line`` sends: one line per request) is refused
+with 400 saying to use ``SplitType None`` and ``MaxPayloadInMB 0``; other bad data is 400
+naming the column, row and item. ``/execution-parameters``: ``MaxPayloadInMB`` 0 (no limit:
+a file must not be cut), ``SINGLE_RECORD``, one request at a time (each uses every core).
+
+Progress (series done of all) goes to the ``batchform.models.forecasting`` logger: built-in
+runtimes have no channel of their own into a transform job's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from batchform.errors import ModelLoadError, ValidationError
+from batchform.models import codecs
+from batchform.models.base import Answer, ExecutionParameters
+from batchform.models.forecasting import table
+from batchform.models.forecasting.artifact import ForecastModel, load_model
+from batchform.models.forecasting.combine import quantile_fraction
+from batchform.models.forecasting.forecasters import ForecastTask, Result, Settings, forecast_task
+from batchform.models.forecasting.prepare import SeriesSet, prepare
+from batchform.models.forecasting.workers import Workers, jobs_for
+
+PROGRESS_INTERVAL_S = 5.0
+_log = logging.getLogger("batchform.models.forecasting")
+
+
+class ForecastRuntime:
+    """A batchform forecasting model answering ``/invocations`` with forecasts."""
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self._model: ForecastModel | None = None
+        self._jobs = jobs  # None: chosen per request from its number of series
+
+    def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
+        """Read ``forecast-model.json``; ModelLoadError names what is wrong."""
+        model = load_model(model_dir)
+        accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.CSV
+        if codecs.parse_media_type(accept).essence != codecs.CSV:
+            raise ModelLoadError(
+                f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={accept!r} is not supported by the "
+                "forecasting image; it answers text/csv."
+            )
+        self._model = model
+
+    def execution_parameters(self) -> ExecutionParameters:
+        """Whole files (no payload limit), one record per request, one request at a time."""
+        return ExecutionParameters(
+            max_concurrent_transforms=1, batch_strategy="SINGLE_RECORD", max_payload_mb=0
+        )
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
+        """Forecast every series of the CSV ``body``."""
+        model = self._loaded()
+        _check_types(content_type, accept)
+        if not body.strip():
+            raise codecs.invocation_error(400, "The request body is empty.")
+        try:
+            series_set = prepare(
+                table.read_table(body, _checked_header(body, model)),
+                model.series,
+                horizon=model.horizon,
+                source="The request",
+            )
+        except ValidationError as exc:
+            raise codecs.invocation_error(400, exc.message) from None
+        results = self._forecast(model, series_set)
+        columns = [*model.series.key_columns, model.series.timestamp]
+        timestamps = series_set.labels(series_set.end + 1, series_set.end + model.horizon)
+        answer = table.write_answer(
+            columns,
+            [s.key for s in series_set.series],
+            timestamps,
+            [r.forecast for r in results],
+            model.quantiles,
+        )
+        return Answer(answer, codecs.CSV)
+
+    def _forecast(self, model: ForecastModel, series_set: SeriesSet) -> list[Result]:
+        settings = Settings(
+            horizon=model.horizon,
+            taus=tuple(quantile_fraction(q) for q in model.quantiles),
+            season_length=model.season_length,
+            nonnegative=model.nonnegative,
+        )
+        tasks = [
+            ForecastTask(model.members, series_set.model_input(s), settings)
+            for s in series_set.series
+        ]
+        jobs = self._jobs or jobs_for(len(tasks))
+        with Workers(forecast_task, jobs) as workers:
+            results = workers.map(tasks, progress=_Progress())
+        fallbacks = sum(1 for r in results if r.fallback)
+        if fallbacks:
+            _log.info("NPTS stood in for a model on %d of %d series", fallbacks, len(results))
+        return results
+
+    def _loaded(self) -> ForecastModel:
+        if self._model is None:
+            raise ModelLoadError("the forecasting runtime was invoked before load()")
+        return self._model
+
+
+class _Progress:
+    """Logs ``series done / total`` every :data:`PROGRESS_INTERVAL_S` and at the end."""
+
+    def __init__(self) -> None:
+        self._next = time.monotonic() + PROGRESS_INTERVAL_S
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now >= self._next:
+            self._next = now + PROGRESS_INTERVAL_S
+            _log.info("Forecast %d of %d series", done, total)
+
+
+def _check_types(content_type: str | None, accept: str | None) -> None:
+    if content_type and codecs.parse_media_type(content_type).essence != codecs.CSV:
+        raise codecs.invocation_error(
+            415, f"'{content_type}' is an unsupported content type; send text/csv."
+        )
+    candidates = codecs.accept_candidates(accept)
+    if candidates and codecs.ANY not in candidates and codecs.CSV not in candidates:
+        raise codecs.invocation_error(
+            406, f"Accept type '{accept}' is not supported; the forecasting model answers text/csv."
+        )
+
+
+def _checked_header(body: bytes, model: ForecastModel) -> list[str]:
+    """The request's header; 400 when it has none (SplitType Line) or lacks a column."""
+    try:
+        header = table.header_of(body)
+    except ValidationError as exc:
+        raise codecs.invocation_error(400, exc.message) from None
+    series = model.series
+    needed = [*series.key_columns, series.timestamp, series.target, *series.covariates]
+    missing = [name for name in needed if name not in header]
+    if len(missing) == len(needed) or series.timestamp in missing or series.item_id in missing:
+        raise codecs.invocation_error(
+            400,
+            f"The request does not start with the training data's header row (expected the "
+            f"columns {', '.join(needed)}; the first line is {','.join(header)[:200]!r}). A "
+            "forecasting model needs each request to be a whole CSV file with its header: "
+            "create the transform job with SplitType None (one request per file) and "
+            "MaxPayloadInMB 0 (no size limit).",
+        )
+    if len(set(header)) != len(header):
+        raise codecs.invocation_error(400, "The request's header names a column twice.")
+    return header

@@ -1,0 +1,116 @@
+"""Forecasting many series on every core, with progress and bounded memory.
+
+Each series is fitted on its own, so series are independent tasks. Below
+:data:`PARALLEL_MIN_SERIES` series they run in this process (starting worker processes costs
+a few seconds: each imports statsforecast); above, in a pool of one process per CPU, as
+statsforecast's ``n_jobs=-1`` would. Pool processes are *spawned*, not forked: the caller may
+be a server with threads, and a fork copies locks other threads hold. Tasks go out in chunks
+of :data:`CHUNK_SERIES`, at most two chunks per process in flight, so only those chunks'
+inputs and the (small) results are held at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from types import TracebackType
+from typing import Generic, TypeVar
+
+PARALLEL_MIN_SERIES = 32
+CHUNK_SERIES = 8
+POLL_S = 0.2
+
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[int, int], None]  # (series done, series in all)
+
+
+def jobs_for(series: int) -> int:
+    """Processes worth using for ``series`` series: 1 below :data:`PARALLEL_MIN_SERIES`."""
+    if series < PARALLEL_MIN_SERIES:
+        return 1
+    return max(1, os.cpu_count() or 1)
+
+
+class Workers(Generic[T, R]):
+    """Runs ``task`` over items, in this process (``jobs`` 1) or in a spawned pool.
+
+    ``task`` must be a module-level function (it is pickled by name) and the items picklable.
+    Use as a context manager; one pool serves every :meth:`map` until the block ends.
+    """
+
+    def __init__(self, task: Callable[[T], R], jobs: int) -> None:
+        self._task = task
+        self._jobs = max(1, jobs)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Workers[T, R]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._pool is not None:
+            # an error or a stop must not wait for chunks nobody will read
+            self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
+            self._pool = None
+
+    def map(
+        self,
+        items: Sequence[T],
+        *,
+        progress: Progress | None = None,
+        check: Callable[[], None] = lambda: None,
+    ) -> list[R]:
+        """``task`` of every item, in order; ``check`` may raise between series to stop."""
+        results: list[R] = []
+        for done, result in enumerate(self._results(items, check), start=1):
+            results.append(result)
+            if progress is not None:
+                progress(done, len(items))
+        return results
+
+    def _results(self, items: Sequence[T], check: Callable[[], None]) -> Iterator[R]:
+        if self._jobs == 1:
+            for item in items:
+                check()
+                yield self._task(item)
+            return
+        pool = self._ensure_pool()
+        chunks = [items[i : i + CHUNK_SERIES] for i in range(0, len(items), CHUNK_SERIES)]
+        in_flight: list[Future[list[R]]] = []
+        next_chunk = 0
+        try:
+            while next_chunk < len(chunks) or in_flight:
+                while next_chunk < len(chunks) and len(in_flight) < 2 * self._jobs:
+                    in_flight.append(pool.submit(run_chunk, self._task, chunks[next_chunk]))
+                    next_chunk += 1
+                yield from _wait(in_flight.pop(0), check)
+        finally:  # abandoned (an error, a stop): chunks not started need not run
+            for future in in_flight:
+                future.cancel()
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._jobs, mp_context=mp.get_context("spawn"))
+        return self._pool
+
+
+def _wait(future: Future[list[R]], check: Callable[[], None]) -> list[R]:
+    """The chunk's results, calling ``check`` while it runs (a stop need not wait for it)."""
+    while True:
+        check()
+        try:
+            return future.result(timeout=POLL_S)
+        except TimeoutError:
+            continue
+
+
+def run_chunk(task: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
+    """A pool process's unit of work: ``task`` of each item of ``chunk``."""
+    return [task(item) for item in chunk]
