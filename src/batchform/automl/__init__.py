@@ -1,7 +1,9 @@
-"""AutoML training (Autopilot's tabular modes) as a library for the jobs layer.
+"""AutoML training (Autopilot's tabular modes and time-series forecasting) as a library for
+the jobs layer.
 
-The jobs layer fills a :class:`TabularSpec` and calls :func:`run_in_child` (or, in tests and
-one-shot tools, :func:`run_tabular` in-process); events report the job's progress and each
+The jobs layer fills a :class:`TabularSpec` (or a :class:`ForecastSpec`) and calls
+:func:`run_in_child` (or, in tests and one-shot tools, :func:`run_tabular` or
+:func:`run_forecast` in-process); events report the job's progress and each
 finished candidate in the ``AutoMLCandidate`` shape. This package reads data and writes
 artifacts through ``batchform.storage`` and uses ``batchform.models`` for the artifact format;
 it knows nothing of jobs, the API or the runner.
@@ -22,9 +24,10 @@ from batchform.automl.events import (
     SecondaryStatus,
     SecondaryStatusValue,
 )
-from batchform.automl.spec import Channel, TabularSpec
+from batchform.automl.spec import Channel, ForecastSpec, TabularSpec
 
 if TYPE_CHECKING:
+    from batchform.automl.forecast.training import run_forecast
     from batchform.automl.tabular import run_tabular
 
 __all__ = [
@@ -32,12 +35,14 @@ __all__ = [
     "CandidateDone",
     "CandidateFailed",
     "Channel",
+    "ForecastSpec",
     "LogLine",
     "Resolved",
     "SecondaryStatus",
     "SecondaryStatusValue",
     "TabularSpec",
     "TrainingError",
+    "run_forecast",
     "run_in_child",
     "run_tabular",
 ]
@@ -50,4 +55,8 @@ def __getattr__(name: str) -> object:
         from batchform.automl.tabular import run_tabular
 
         return run_tabular
+    if name == "run_forecast":  # pandas and statsforecast, likewise
+        from batchform.automl.forecast.training import run_forecast
+
+        return run_forecast
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

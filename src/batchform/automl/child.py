@@ -1,8 +1,9 @@
 """Running the training in a child process, so the server never trains in its own memory.
 
-:func:`run_in_child` starts :func:`~batchform.automl.tabular.run_tabular` in a process of the
-``spawn`` context, forwards its events to ``emit`` in order, and re-raises its error. All the
-memory a training takes goes back to the system when the process ends.
+:func:`run_in_child` starts :func:`~batchform.automl.tabular.run_tabular` (or, for a
+:class:`~batchform.automl.spec.ForecastSpec`, :func:`~batchform.automl.forecast.run_forecast`)
+in a process of the ``spawn`` context, forwards its events to ``emit`` in order, and re-raises
+its error. All the memory a training takes goes back to the system when the process ends.
 
 Why spawn, not the runner's forkserver: a fresh interpreter loads the model frameworks after
 ``OMP_WAIT_POLICY=PASSIVE`` is set (unless the user set it), and OpenMP reads it only when it
@@ -36,7 +37,7 @@ from typing import Protocol
 
 from batchform.automl.errors import TrainingError
 from batchform.automl.events import AutoMLEvent, LogLine
-from batchform.automl.spec import TabularSpec
+from batchform.automl.spec import ForecastSpec, TabularSpec
 from batchform.errors import BatchformError, InternalError
 
 POLL_S = 0.1
@@ -68,15 +69,16 @@ _Message = AutoMLEvent | _Finished | _Raised
 
 
 def run_in_child(
-    spec: TabularSpec,
+    spec: TabularSpec | ForecastSpec,
     emit: Callable[[AutoMLEvent], None],
     cancel_event: CancelFlag,
     done: frozenset[str] = frozenset(),
 ) -> None:
-    """Run :func:`run_tabular` for ``spec`` in a child process; same events, same errors.
+    """Run :func:`run_tabular` (:func:`run_forecast` for a ForecastSpec) for ``spec`` in a child
+    process; same events, same errors.
 
-    Returns when the child finished, or soon after ``cancel_event`` is set. Raises what
-    ``run_tabular`` raised (ValidationError, TrainingError, ...) and TrainingError when the
+    Returns when the child finished, or soon after ``cancel_event`` is set. Raises what the
+    training raised (ValidationError, TrainingError, ...) and TrainingError when the
     child died.
     """
     messages: Queue[_Message] = _CTX.Queue()
@@ -135,7 +137,7 @@ def _pump(
                 return None
 
 
-def _crash_message(spec: TabularSpec, exitcode: int | None) -> str:
+def _crash_message(spec: TabularSpec | ForecastSpec, exitcode: int | None) -> str:
     how = f"exit code {exitcode}"
     if exitcode is not None and exitcode < 0:
         how = f"killed by {signal.Signals(-exitcode).name}"
@@ -146,7 +148,7 @@ def _crash_message(spec: TabularSpec, exitcode: int | None) -> str:
 
 
 def _child_main(
-    spec: TabularSpec,
+    spec: TabularSpec | ForecastSpec,
     done: frozenset[str],
     messages: Queue[_Message],
     stop: MpEvent,
@@ -154,8 +156,6 @@ def _child_main(
 ) -> None:
     """Entry point of the training process."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any framework loads OpenMP
-    from batchform.automl.tabular import run_tabular
-
     # Ctrl-C reaches the whole process group; the owner alone decides to stop (via ``stop``).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -164,7 +164,7 @@ def _child_main(
         return stop.is_set() or not _alive(owner_pid)
 
     try:
-        run_tabular(spec, emit=messages.put, cancelled=cancelled, done=done)
+        _train(spec, emit=messages.put, cancelled=cancelled, done=done)
     except BatchformError as exc:
         messages.put(_Raised(_picklable(exc)))
     except Exception as exc:
@@ -172,6 +172,24 @@ def _child_main(
         messages.put(_Raised(InternalError(f"internal error: {type(exc).__name__}: {exc}")))
     else:
         messages.put(_Finished())
+
+
+def _train(
+    spec: TabularSpec | ForecastSpec,
+    *,
+    emit: Callable[[AutoMLEvent], None],
+    cancelled: Callable[[], bool],
+    done: frozenset[str],
+) -> None:
+    """The training of ``spec``'s kind (imported here: it loads the model frameworks)."""
+    if isinstance(spec, ForecastSpec):
+        from batchform.automl.forecast.training import run_forecast
+
+        run_forecast(spec, emit=emit, cancelled=cancelled, done=done)
+    else:
+        from batchform.automl.tabular import run_tabular
+
+        run_tabular(spec, emit=emit, cancelled=cancelled, done=done)
 
 
 def _picklable(error: BatchformError) -> BatchformError:

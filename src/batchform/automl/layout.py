@@ -7,6 +7,13 @@ Under ``<S3OutputPath>/<job name>/``::
     ensemble/<candidate>/output/model.tar.gz                         an ENSEMBLING model
     documentation/explainability/<candidate>/analysis.json           feature importances
 
+and for time-series forecasting::
+
+    forecasting/<candidate>/output/model.tar.gz                      a forecasting model
+    backtest-results/<candidate>/forecasted-values.csv               its backtest forecasts
+    backtest-results/<candidate>/accuracy-metrics-values.csv         their accuracy metrics
+    documentation/model_insights/<candidate>/model_insights.json     the metrics, per window
+
 Every object is written atomically through :mod:`batchform.storage` (visible only once
 complete), so a crash never leaves half an archive that a resumed job or a transform would read.
 
@@ -25,12 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchform.automl.spec import TabularSpec
+from batchform.automl.spec import ForecastSpec, TabularSpec
 from batchform.storage import ObjectURI, store_for
 
 OUTPUT_PATH_FIELD = "OutputDataConfig.S3OutputPath"
 MODEL_ARCHIVE = "model.tar.gz"
 EXPLAINABILITY_FILE = "analysis.json"
+FORECASTED_VALUES_FILE = "forecasted-values.csv"
+ACCURACY_METRICS_FILE = "accuracy-metrics-values.csv"
+MODEL_INSIGHTS_FILE = "model_insights.json"
 CANDIDATE_NAME_MAX = 32  # so that f"{name}-transform-job" fits a TransformJobName (63)
 _JOB_PREFIX_CHARS = 12
 
@@ -41,7 +51,7 @@ def stable_hex(*parts: object, length: int = 8) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
-def candidate_name(spec: TabularSpec, tag: str, index: int) -> str:
+def candidate_name(spec: TabularSpec | ForecastSpec, tag: str, index: int) -> str:
     """``<job name, 12 chars>-<tag>-<index>-<hex8>``, at most 32 characters.
 
     Example: ``churn-model-xgb-003-5e1f02ab``. The hex part keeps two jobs whose names share
@@ -57,7 +67,7 @@ def candidate_name(spec: TabularSpec, tag: str, index: int) -> str:
 class Layout:
     """The URIs of one job's artifacts."""
 
-    def __init__(self, spec: TabularSpec) -> None:
+    def __init__(self, spec: TabularSpec | ForecastSpec) -> None:
         self.job_name = spec.job_name
         output = ObjectURI.parse(spec.output_path, field=OUTPUT_PATH_FIELD)
         self.base = output.join(spec.job_name)
@@ -81,6 +91,17 @@ class Layout:
 
     def explainability_report(self, candidate: str) -> ObjectURI:
         return self.explainability(candidate).join(EXPLAINABILITY_FILE)
+
+    def forecast_model(self, candidate: str) -> ObjectURI:
+        return self.base.join(f"forecasting/{candidate}/output/{MODEL_ARCHIVE}")
+
+    def backtest_results(self, candidate: str) -> ObjectURI:
+        """The folder: ``CandidateArtifactLocations.BacktestResults``."""
+        return self.base.join(f"backtest-results/{candidate}")
+
+    def model_insights(self, candidate: str) -> ObjectURI:
+        """The folder: ``CandidateArtifactLocations.ModelInsights``."""
+        return self.base.join(f"documentation/model_insights/{candidate}")
 
 
 def write_archive(uri: ObjectURI, fill: Callable[[Path], object]) -> None:
@@ -106,6 +127,11 @@ def write_archive(uri: ObjectURI, fill: Callable[[Path], object]) -> None:
 def write_json(uri: ObjectURI, document: dict[str, Any]) -> None:
     """Publish ``document`` as indented UTF-8 JSON."""
     data = json.dumps(document, indent=2, sort_keys=False).encode("utf-8")
+    _publish(uri, io.BytesIO(data))
+
+
+def write_bytes(uri: ObjectURI, data: bytes) -> None:
+    """Publish ``data`` as it is (a CSV file, say)."""
     _publish(uri, io.BytesIO(data))
 
 

@@ -1,0 +1,71 @@
+"""The ensemble's weights, chosen on the backtests (greedy ensemble selection).
+
+Caruana et al.'s forward selection with replacement, which AutoGluon uses for its weighted
+ensembles: start empty; :data:`ROUNDS` times, add the model whose addition gives the best
+objective on all backtest windows; a model's weight is how often it was added, over
+:data:`ROUNDS`. Models never added get no weight and are not part of the ensemble. Ties go to
+the model listed first, so the weights are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from batchform.automl.forecast.backtest import Backtest, Truth, combined
+from batchform.automl.forecast.metrics import score
+from batchform.models.forecasting.artifact import Member
+
+ROUNDS = 20
+
+
+def select_members(
+    models: Sequence[str],
+    backtests: Sequence[Backtest],
+    truth: Truth,
+    *,
+    objective: str,
+    taus: Sequence[float],
+    nonnegative: bool,
+) -> tuple[Member, ...]:
+    """The ensemble's members and weights (summing to 1)."""
+    counts = np.zeros(len(models), dtype=np.int64)
+    for _ in range(ROUNDS):
+        values = [
+            _objective(
+                counts,
+                i,
+                backtests=backtests,
+                truth=truth,
+                objective=objective,
+                taus=taus,
+                nonnegative=nonnegative,
+            )
+            for i in range(len(models))
+        ]
+        counts[int(np.argmin(values))] += 1
+    return tuple(
+        Member(model, float(count) / ROUNDS)
+        for model, count in zip(models, counts, strict=True)
+        if count > 0
+    )
+
+
+def _objective(
+    counts: np.ndarray,
+    added: int,
+    *,
+    backtests: Sequence[Backtest],
+    truth: Truth,
+    objective: str,
+    taus: Sequence[float],
+    nonnegative: bool,
+) -> float:
+    trial = counts.copy()
+    trial[added] += 1
+    chosen = [i for i in range(len(trial)) if trial[i] > 0]
+    members = [Member(str(i), float(trial[i])) for i in chosen]
+    mix = combined([backtests[i] for i in chosen], members, nonnegative)
+    value = score(truth, mix, taus).overall.get(objective, np.nan)
+    return value if np.isfinite(value) else np.inf
