@@ -2,9 +2,11 @@
 
 Caruana et al.'s forward selection with replacement, which AutoGluon uses for its weighted
 ensembles: start empty; :data:`ROUNDS` times, add the model whose addition gives the best
-objective on all backtest windows; a model's weight is how often it was added, over
-:data:`ROUNDS`. Models never added get no weight and are not part of the ensemble. Ties go to
-the model listed first, so the weights are reproducible.
+objective on all backtest windows. The weights are those of the best round: how often each
+model had been added by then, over that round's count. The first round picks the best single
+model, so the ensemble is never worse than it on the backtests. Models never added get no
+weight and are not part of the ensemble. Ties go to the model listed first, so the weights are
+reproducible.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def select_members(
 ) -> tuple[Member, ...]:
     """The ensemble's members and weights (summing to 1)."""
     counts = np.zeros(len(models), dtype=np.int64)
+    best, best_counts = np.inf, counts
     for _ in range(ROUNDS):
         values = [
             _objective(
@@ -44,10 +47,16 @@ def select_members(
             )
             for i in range(len(models))
         ]
-        counts[int(np.argmin(values))] += 1
+        chosen = int(np.argmin(values))
+        counts[chosen] += 1
+        if values[chosen] < best:
+            best, best_counts = values[chosen], counts.copy()
+    if not np.isfinite(best):  # the objective is undefined everywhere: weigh as added
+        best_counts = counts
+    total = int(best_counts.sum())
     return tuple(
-        Member(model, float(count) / ROUNDS)
-        for model, count in zip(models, counts, strict=True)
+        Member(model, float(count) / total)
+        for model, count in zip(models, best_counts, strict=True)
         if count > 0
     )
 

@@ -36,6 +36,11 @@ from batchform.models.forecasting.prepare import SeriesSet, prepare
 from batchform.models.forecasting.workers import Workers, jobs_for
 
 PROGRESS_INTERVAL_S = 5.0
+_WHOLE_FILES = (
+    "A forecasting model needs each request to be a whole CSV file with its header row: "
+    "create the transform job with SplitType None (one request per file) and MaxPayloadInMB 0 "
+    "(no size limit)."
+)
 _log = logging.getLogger("batchform.models.forecasting")
 
 
@@ -70,12 +75,10 @@ class ForecastRuntime:
         if not body.strip():
             raise codecs.invocation_error(400, "The request body is empty.")
         try:
-            series_set = prepare(
-                table.read_table(body, _checked_header(body, model)),
-                model.series,
-                horizon=model.horizon,
-                source="The request",
-            )
+            frame = table.read_table(body, _checked_header(body, model))
+            if frame.empty:
+                raise ValidationError(f"The request has a header but no rows. {_WHOLE_FILES}")
+            series_set = prepare(frame, model.series, horizon=model.horizon, source="The request")
         except ValidationError as exc:
             raise codecs.invocation_error(400, exc.message) from None
         results = self._forecast(model, series_set)
@@ -153,10 +156,8 @@ def _checked_header(body: bytes, model: ForecastModel) -> list[str]:
         raise codecs.invocation_error(
             400,
             f"The request does not start with the training data's header row (expected the "
-            f"columns {', '.join(needed)}; the first line is {','.join(header)[:200]!r}). A "
-            "forecasting model needs each request to be a whole CSV file with its header: "
-            "create the transform job with SplitType None (one request per file) and "
-            "MaxPayloadInMB 0 (no size limit).",
+            f"columns {', '.join(needed)}; the first line is {','.join(header)[:200]!r}). "
+            + _WHOLE_FILES,
         )
     if len(set(header)) != len(header):
         raise codecs.invocation_error(400, "The request's header names a column twice.")
