@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from batchform.automl.budget import Budget
 from batchform.automl.child import run_in_child
 from batchform.automl.events import (
     AutoMLEvent,
@@ -24,7 +26,7 @@ from batchform.automl.events import (
     Resolved,
     SecondaryStatus,
 )
-from batchform.automl.forecast import offered_forecast_algorithms, run_forecast
+from batchform.automl.forecast import offered_forecast_algorithms, run_forecast, training
 from batchform.automl.spec import Channel, ForecastSpec, TimeSeriesColumns
 from batchform.errors import ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
@@ -320,6 +322,33 @@ def test_run_in_child_raises_data_errors(tmp_path: Path) -> None:
     spec = job_spec(tmp_path, "child-bad", demand_rows(2, 40), horizon=30)
     with pytest.raises(ValidationError, match="ForecastHorizon 30 is too large"):
         run_in_child(spec, lambda _: None, threading.Event())
+
+
+def test_the_runtime_limit_keeps_the_finished_candidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[AutoMLEvent] = []
+
+    def clock() -> float:  # the limit runs out as soon as a candidate has finished
+        finished = any(isinstance(e, CandidateDone) for e in events)
+        return time.monotonic() + (10**6 if finished else 0)
+
+    monkeypatch.setattr(training, "Budget", functools.partial(Budget, clock=clock))
+    spec = job_spec(tmp_path, "limit", demand_rows(3, 40), max_job_runtime_s=3600)
+    run_forecast(spec, emit=events.append, cancelled=lambda: False)
+    statuses = [e.value for e in events if isinstance(e, SecondaryStatus)]
+    assert statuses[-1] == "MaxAutoMLJobRuntimeReached"
+    assert len([e for e in events if isinstance(e, CandidateDone)]) == 1
+
+
+def test_another_objective(tmp_path: Path) -> None:
+    result = run(
+        job_spec(tmp_path, "mase", demand_rows(3, 40), algorithms=("npts",), objective="MASE")
+    )
+    [resolved] = [e for e in result.events if isinstance(e, Resolved)]
+    assert resolved.objective_metric == "MASE"
+    final = result.done[0].candidate["FinalAutoMLJobObjectiveMetric"]
+    assert (final["MetricName"], final["Type"]) == ("MASE", "Minimize")
 
 
 def test_a_stop_returns_quietly(tmp_path: Path) -> None:
