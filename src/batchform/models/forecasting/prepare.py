@@ -70,6 +70,7 @@ class SeriesSet:
     horizon: int
     regressors: tuple[str, ...]
     timestamp_format: str
+    times: npt.NDArray[np.int64]  # ns since the epoch of steps ``first`` … ``end + horizon``
 
     @property
     def time_steps(self) -> int:
@@ -82,9 +83,7 @@ class SeriesSet:
         return list(step_labels(self.anchor, self.frequency, steps).strftime(self.timestamp_format))
 
     def model_input(self, series: Series) -> SeriesInput:
-        steps = np.arange(series.start, self.end + self.horizon + 1, dtype=np.int64)
-        times = step_labels(self.anchor, self.frequency, steps).asi8
-        return SeriesInput(series.y, series.x, times)
+        return SeriesInput(series.y, series.x, self.times[series.start - self.first :])
 
 
 def prepare(
@@ -136,6 +135,10 @@ def prepare(
         horizon=horizon,
         regressors=regressors,
         timestamp_format=label_format(freq, frame[config.timestamp]),
+        times=np.asarray(
+            step_labels(anchor, freq, np.arange(first, end + horizon + 1, dtype=np.int64)).asi8,
+            dtype=np.int64,
+        ),
     )
 
 

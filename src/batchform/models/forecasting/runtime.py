@@ -12,7 +12,9 @@ are refitted on each request's history.
 A body without the header (what ``SplitType Line`` sends: one line per request) is refused
 with 400 saying to use ``SplitType None`` and ``MaxPayloadInMB 0``; other bad data is 400
 naming the column, row and item. ``/execution-parameters``: ``MaxPayloadInMB`` 0 (no limit:
-a file must not be cut), ``SINGLE_RECORD``, one request at a time (each uses every core).
+a file must not be cut), ``SINGLE_RECORD``, one request at a time (each uses every core:
+requests of many series are forecast by a pool of processes, which the runtime keeps for the
+next request).
 
 Progress (series done of all) goes to the ``batchform.models.forecasting`` logger: built-in
 runtimes have no channel of their own into a transform job's log.
@@ -21,6 +23,7 @@ runtimes have no channel of their own into a transform job's log.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +53,9 @@ class ForecastRuntime:
     def __init__(self, jobs: int | None = None) -> None:
         self._model: ForecastModel | None = None
         self._jobs = jobs  # None: chosen per request from its number of series
+        # kept between requests: each pool process takes seconds to import statsforecast
+        self._pool: Workers[ForecastTask, Result] | None = None
+        self._pool_lock = threading.Lock()
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Read ``forecast-model.json``; ModelLoadError names what is wrong."""
@@ -104,13 +110,23 @@ class ForecastRuntime:
             ForecastTask(model.members, series_set.model_input(s), settings)
             for s in series_set.series
         ]
-        jobs = self._jobs or jobs_for(len(tasks))
-        with Workers(forecast_task, jobs) as workers:
-            results = workers.map(tasks, progress=_Progress())
+        results = self._workers(len(tasks)).map(tasks, progress=_Progress())
         fallbacks = sum(1 for r in results if r.fallback)
         if fallbacks:
             _log.info("NPTS stood in for a model on %d of %d series", fallbacks, len(results))
         return results
+
+    def _workers(self, series: int) -> Workers[ForecastTask, Result]:
+        """This process for a few series, else the runtime's pool (started on first use)."""
+        jobs = self._jobs or jobs_for(series)
+        if jobs == 1:
+            return Workers(forecast_task, 1)
+        with self._pool_lock:
+            if self._pool is None or self._pool.jobs != jobs:
+                if self._pool is not None:
+                    self._pool.close()
+                self._pool = Workers(forecast_task, jobs)
+            return self._pool
 
     def _loaded(self) -> ForecastModel:
         if self._model is None:

@@ -38,7 +38,8 @@ class Workers(Generic[T, R]):
     """Runs ``task`` over items, in this process (``jobs`` 1) or in a spawned pool.
 
     ``task`` must be a module-level function (it is pickled by name) and the items picklable.
-    Use as a context manager; one pool serves every :meth:`map` until the block ends.
+    Use as a context manager, or keep it and :meth:`close` it: one pool serves every
+    :meth:`map` until then (interpreter exit also stops it).
     """
 
     def __init__(self, task: Callable[[T], R], jobs: int) -> None:
@@ -55,9 +56,17 @@ class Workers(Generic[T, R]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        # an error or a stop must not wait for chunks nobody will read
+        self.close(wait=exc_type is None)
+
+    @property
+    def jobs(self) -> int:
+        return self._jobs
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the pool's processes (a later :meth:`map` starts new ones)."""
         if self._pool is not None:
-            # an error or a stop must not wait for chunks nobody will read
-            self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def map(
