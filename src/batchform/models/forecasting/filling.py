@@ -1,20 +1,22 @@
 """``Transformations.Filling``: the values that stand in for missing steps of a series.
 
-Where a value is missing decides which method applies (Amazon Forecast's terms, which
-Autopilot uses):
+A series runs from its first to its last target value, and its future is the
+``ForecastHorizon`` steps after that (autopilot.md §3.3). Where a value is missing decides
+which method applies (Amazon Forecast's terms, which Autopilot uses):
 
 * front: before a series' first target value. The series simply starts there
   (``frontfill: none``, the only method); feature values before it are not used.
-* middle: from the series' first to its last target value (``middlefill``);
-* back: from the series' last target value to the last target value of the whole data set
-  (``backfill``): every series ends on the same step, where forecasts begin;
-* future: the ``ForecastHorizon`` steps after that, for features only (``futurefill``).
+* middle: from the series' first to its last target value (``middlefill``), for the target
+  and the features;
+* future: the horizon's steps, for features only (``futurefill``).
 
-Methods: ``zero``, ``value`` (with ``<method>_value``), and ``median``, ``mean``, ``min``,
-``max`` of the column's values in that series. Defaults when a column has no method for a
-place: ``zero`` everywhere — Autopilot's (and Amazon Forecast's) documented default for the
-target's middle and back filling, and, for features, our choice (a missing promotion flag or
-price is most often "none"); give a method to change it.
+``backfill`` is accepted and has nothing to fill: it would fill a series from its last value
+to the end of the whole data set, but each series ends, and is forecast from, its own last
+value. Methods: ``zero``, ``value`` (with ``<method>_value``), and ``median``, ``mean``,
+``min``, ``max`` of the column's values in that series. Defaults when a column has no method
+for a place: ``zero`` — Autopilot's (and Amazon Forecast's) documented default for the
+target's middle filling, and, for features, our choice (a missing promotion flag or price
+is most often "none"); give a method to change it.
 """
 
 from __future__ import annotations
@@ -38,28 +40,18 @@ _STATISTICS: dict[str, Callable[[Floats], Any]] = {
 
 
 def fill_target(y: Floats, methods: Mapping[str, str]) -> Floats:
-    """``y`` (its first value observed) with middle and back gaps filled."""
+    """``y`` (its first and last values observed) with its gaps filled."""
     observed = ~np.isnan(y)
-    last = int(np.flatnonzero(observed)[-1])
-    places = np.arange(len(y))
-    filled = _fill(y, ~observed & (places <= last), "middlefill", methods, y[observed])
-    return _fill(filled, ~observed & (places > last), "backfill", methods, y[observed])
+    return _fill(y, ~observed, "middlefill", methods, y[observed])
 
 
-def fill_feature(
-    values: Floats, last_target: int, history: int, methods: Mapping[str, str]
-) -> Floats:
-    """A feature's ``history`` + horizon values with every gap filled.
-
-    ``last_target`` is the position of the series' last target value: missing values up to
-    it are middle gaps, then back gaps up to ``history``, then future ones.
-    """
+def fill_feature(values: Floats, history: int, methods: Mapping[str, str]) -> Floats:
+    """A feature's ``history`` + horizon values with every gap filled: middle gaps in the
+    first ``history`` values, future ones after."""
     missing = np.isnan(values)
     known = values[~missing]
     places = np.arange(len(values))
-    filled = _fill(values, missing & (places <= last_target), "middlefill", methods, known)
-    back = missing & (places > last_target) & (places < history)
-    filled = _fill(filled, back, "backfill", methods, known)
+    filled = _fill(values, missing & (places < history), "middlefill", methods, known)
     return _fill(filled, missing & (places >= history), "futurefill", methods, known)
 
 

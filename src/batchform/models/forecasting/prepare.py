@@ -9,9 +9,10 @@ with the grouping columns. Steps, in order:
    a step are combined: the target with ``Transformations.Aggregation`` (``sum`` unless
    given; ``avg``, ``first``, ``min``, ``max``), features by their mean. Two rows with the
    very same timestamp are an error unless an Aggregation is given;
-3. the data's end is the last step with a target value in any series. Each series runs from
-   its own first target value to that end; the ``horizon`` steps after it are the future,
-   where rows (with an empty target) may carry future feature values;
+3. each series runs from its own first to its own last target value (Autopilot's "target end
+   date", autopilot.md §3.3: a series is forecast from where its values end, so series of
+   different lengths, and new items, each get their next ``horizon`` steps); rows after it
+   (with an empty target) are its future and may carry future feature values;
 4. gaps filled (:mod:`.filling`), and the holiday indicator added as the last regressor.
 
 Series keep the order in which their keys first appear in the table.
@@ -48,7 +49,7 @@ _AGGREGATIONS = {"sum": "sum", "avg": "mean", "first": "first", "min": "min", "m
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One series: ``y`` from grid step ``start`` to the data's end, filled; ``observed``
+    """One series: ``y`` from grid step ``start`` to its last value, filled; ``observed``
     marks the values the table gave; ``x`` has ``len(y) + horizon`` rows of regressors."""
 
     key: tuple[str, ...]
@@ -57,10 +58,16 @@ class Series:
     observed: npt.NDArray[np.bool_]
     x: Floats | None
 
+    @property
+    def end(self) -> int:
+        """The grid step of the series' last value; its forecast starts one step later."""
+        return self.start + len(self.y) - 1
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesSet:
-    """Every series of a table on one grid; ``end`` is the grid step of the last value."""
+    """Every series of a table on one grid; ``first`` and ``end`` are the grid steps of the
+    first and the last target value of any series."""
 
     series: tuple[Series, ...]
     anchor: pd.Timestamp
@@ -82,8 +89,17 @@ class SeriesSet:
         steps = np.arange(first, last + 1, dtype=np.int64)
         return list(step_labels(self.anchor, self.frequency, steps).strftime(self.timestamp_format))
 
+    def future_labels(self) -> list[list[str]]:
+        """Each series' ``horizon`` future timestamps, formatted like the input."""
+        labels = self.labels(self.first, self.end + self.horizon)
+        return [
+            labels[s.end + 1 - self.first : s.end + 1 - self.first + self.horizon]
+            for s in self.series
+        ]
+
     def model_input(self, series: Series) -> SeriesInput:
-        return SeriesInput(series.y, series.x, self.times[series.start - self.first :])
+        times = self.times[series.start - self.first : series.end + self.horizon + 1 - self.first]
+        return SeriesInput(series.y, series.x, times)
 
 
 def prepare(
@@ -119,7 +135,6 @@ def prepare(
         frame,
         grouped=grouped,
         first=first,
-        end=end,
         horizon=horizon,
         holidays=holidays,
         min_values=min_values,
@@ -216,7 +231,6 @@ class _Builder:
         *,
         grouped: pd.DataFrame,
         first: int,
-        end: int,
         horizon: int,
         holidays: Floats | None,
         min_values: int,
@@ -226,7 +240,6 @@ class _Builder:
         self._frame = frame
         self._grouped = grouped
         self._first = first
-        self._end = end
         self._horizon = horizon
         self._holidays = holidays
         self._min_values = min_values
@@ -248,14 +261,13 @@ class _Builder:
         values = part["y"].to_numpy(dtype=np.float64)
         given = ~np.isnan(values)
         self._check_count(int(given.sum()), row)
-        start = int(steps[given].min())
-        y = np.full(self._end - start + 1, np.nan)
-        inside = (steps >= start) & (steps <= self._end)
+        start, end = int(steps[given].min()), int(steps[given].max())
+        y = np.full(end - start + 1, np.nan)
+        inside = (steps >= start) & (steps <= end)
         y[steps[inside] - start] = values[inside]
         observed = ~np.isnan(y)
         filled = fill_target(y, self._config.filling_of(self._config.target))
-        x = self._regressors(part, start, int(np.flatnonzero(observed)[-1]), len(y))
-        return Series(key, start, filled, observed, x)
+        return Series(key, start, filled, observed, self._regressors(part, start, len(y)))
 
     def _check_count(self, count: int, row: int) -> None:
         if count >= self._min_values:
@@ -272,14 +284,14 @@ class _Builder:
             "historical values."
         )
 
-    def _regressors(self, part: pd.DataFrame, start: int, last: int, history: int) -> Floats | None:
+    def _regressors(self, part: pd.DataFrame, start: int, history: int) -> Floats | None:
         columns: list[Floats] = []
         steps = part["step"].to_numpy()
         inside = (steps >= start) & (steps < start + history + self._horizon)
         for j, name in enumerate(self._config.covariates):
             values = np.full(history + self._horizon, np.nan)
             values[steps[inside] - start] = part[f"x{j}"].to_numpy(dtype=np.float64)[inside]
-            columns.append(fill_feature(values, last, history, self._config.filling_of(name)))
+            columns.append(fill_feature(values, history, self._config.filling_of(name)))
         if self._holidays is not None:
             offset = start - self._first
             columns.append(self._holidays[offset : offset + history + self._horizon])

@@ -5,7 +5,8 @@ Serves the model documents of :mod:`.artifact` the way Autopilot's batch forecas
 every series' history, and optionally future rows (target empty) carrying future feature
 values. The answer (``text/csv``) has a header and ``ForecastHorizon`` rows per series, in the
 order the series first appear: the item id and grouping columns, the timestamp of each future
-step, ``mean`` and one column per quantile (``p10``, ``p50``, ``p90`` …), with
+step (the steps after the series' last target value, its "target end date"), ``mean`` and one
+column per quantile (``p10``, ``p50``, ``p90`` …), with
 ``p10 ≤ p50 ≤ p90`` on every row. Series the training never saw are forecast too: the models
 are refitted on each request's history.
 
@@ -89,11 +90,10 @@ class ForecastRuntime:
             raise codecs.invocation_error(400, exc.message) from None
         results = self._forecast(model, series_set)
         columns = [*model.series.key_columns, model.series.timestamp]
-        timestamps = series_set.labels(series_set.end + 1, series_set.end + model.horizon)
         answer = table.write_answer(
             columns,
             [s.key for s in series_set.series],
-            timestamps,
+            series_set.future_labels(),
             [r.forecast for r in results],
             model.quantiles,
         )

@@ -57,17 +57,18 @@ def read_table(body: bytes, header: Sequence[str]) -> pd.DataFrame:
 def write_answer(
     columns: Sequence[str],
     keys: Sequence[tuple[str, ...]],
-    timestamps: Sequence[str],
+    timestamps: Sequence[Sequence[str]],
     forecasts: Sequence[Forecast],
     quantiles: Sequence[str],
 ) -> bytes:
-    """``columns`` (key columns and timestamp), ``mean``, ``quantiles``; one row per step."""
+    """``columns`` (key columns and timestamp), ``mean``, ``quantiles``; one row per step of
+    each series (``timestamps``: each series' future steps)."""
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow([*columns, MEAN, *quantiles])
-    for key, forecast in zip(keys, forecasts, strict=True):
+    for key, times, forecast in zip(keys, timestamps, forecasts, strict=True):
         values = np.column_stack([forecast.mean, forecast.quantiles])
-        for timestamp, row in zip(timestamps, values.tolist(), strict=True):
+        for timestamp, row in zip(times, values.tolist(), strict=True):
             writer.writerow([*key, timestamp, *(number(v) for v in row)])
     return stream.getvalue().encode("utf-8")
 

@@ -25,19 +25,19 @@ def table(*records: tuple[str, str, str]) -> pd.DataFrame:
     return pd.DataFrame([list(r) for r in records], columns=["item", "day", "sales"], dtype=object)
 
 
-def test_series_keep_the_order_of_their_first_row_and_end_together() -> None:
+def test_series_keep_the_order_of_their_first_row_and_end_at_their_last_value() -> None:
     rows = series_rows("b", "north", days=10, seed=1) + series_rows("a", "south", days=8, seed=2)
+    rows += [["a", "south", "2024-01-09", "1.00", "snacks", ""]]  # a future row of "a"
     prepared = prepare(frame(rows), CONFIG, horizon=3)
     assert [s.key for s in prepared.series] == [("b", "north"), ("a", "south")]
-    # "a" ends two days early: back-filled (zero by default) to the data's end
-    assert [len(s.y) for s in prepared.series] == [10, 10]
-    assert prepared.series[1].y[-2:].tolist() == [0.0, 0.0]
-    assert prepared.series[1].observed[-2:].tolist() == [False, False]
-    assert prepared.labels(prepared.end + 1, prepared.end + 3) == [
-        "2024-01-11",
-        "2024-01-12",
-        "2024-01-13",
+    assert [len(s.y) for s in prepared.series] == [10, 8]
+    assert prepared.future_labels() == [
+        ["2024-01-11", "2024-01-12", "2024-01-13"],
+        ["2024-01-09", "2024-01-10", "2024-01-11"],
     ]
+    a = prepared.series[1]
+    assert a.x is not None and a.x[8, 0] == 1.0  # its future price
+    assert len(prepared.model_input(a).times) == 8 + 3
 
 
 def test_a_series_starts_at_its_first_value_and_middle_gaps_are_zero() -> None:

@@ -72,6 +72,15 @@ def test_new_items_and_requested_quantile_names(tmp_path: Path) -> None:
     assert len(answer) == 1 + HORIZON
 
 
+def test_each_series_is_forecast_from_its_own_last_value(runtime: ForecastRuntime) -> None:
+    rows = series_rows("long", "north", days=40, seed=1, future=HORIZON)
+    rows += series_rows("short", "south", days=20, seed=2, future=HORIZON)
+    answer = read_csv(runtime.invoke(csv_bytes(rows), "text/csv", None).body)
+    days = {key: [r[2] for r in answer[1:] if r[0] == key] for key in ("long", "short")}
+    assert days["long"][0] == "2024-02-10" and days["short"][0] == "2024-01-21"
+    assert len(days["long"]) == len(days["short"]) == HORIZON
+
+
 def test_future_feature_rows_change_the_forecast_of_a_model_that_uses_them(tmp_path: Path) -> None:
     runtime = runtime_for(
         tmp_path / "arima", dataclasses.replace(ENSEMBLE, members=(Member("arima"),))
