@@ -35,6 +35,11 @@ class Settings:
         """The user's registered images (``batchform images add``)."""
         return self.home / "images.toml"
 
+    @property
+    def keys_path(self) -> Path:
+        """The access keys the server accepts (``batchform keys create``); mode 0600."""
+        return self.home / "keys.json"
+
     @classmethod
     def load(cls, home: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from an explicit ``--home``, else ``BATCHFORM_HOME``, else ``~/.batchform``."""
