@@ -10,6 +10,9 @@ Routes:
 * ``GET /batchform/jobs/{name}/progress``, ``.../objects`` (paged) and ``.../logs``: the small
   JSON documents the CLI polls (see :mod:`batchform.api.render`).
 
+With access keys configured, every route but ``/healthz`` wants a signed, allowed call
+(:mod:`batchform.api.auth`); without, the app serves everyone, as before keys existed.
+
 Every failure, including unknown paths and wrong methods, is answered in the protocol's error
 shape with a request id, and the server keeps serving.
 """
@@ -29,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from batchform.api import automl, cloudwatch_logs, handlers
+from batchform.api.auth import SIGNING_NAMES, Guard
 from batchform.api.cloudwatch_logs import CloudWatchLogs
 from batchform.api.handlers import Body, Service
 from batchform.api.protocol import (
@@ -38,6 +42,7 @@ from batchform.api.protocol import (
     failure_response,
     json_response,
     new_request_id,
+    parse_body,
     read_body,
     target_operation,
     target_prefix,
@@ -71,9 +76,12 @@ OPERATIONS: Mapping[str, Handler] = MappingProxyType(
 )
 
 
-def build_app(service: Service, *, ready: Callable[[], bool] = lambda: True) -> Starlette:
-    """The app over ``service``; ``ready`` gates ``/healthz`` (e.g. until the scheduler runs)."""
-    endpoints = _Endpoints(service, ready)
+def build_app(
+    service: Service, *, ready: Callable[[], bool] = lambda: True, guard: Guard | None = None
+) -> Starlette:
+    """The app over ``service``; ``ready`` gates ``/healthz`` (e.g. until the scheduler runs);
+    ``guard`` checks signatures and permissions (none: every call is let in)."""
+    endpoints = _Endpoints(service, ready, guard or Guard(None))
     return Starlette(
         routes=[
             Route("/", endpoints.call, methods=["POST"]),
@@ -89,9 +97,10 @@ def build_app(service: Service, *, ready: Callable[[], bool] = lambda: True) -> 
 class _Endpoints:
     """The routes' endpoints, bound to one service."""
 
-    def __init__(self, service: Service, ready: Callable[[], bool]) -> None:
+    def __init__(self, service: Service, ready: Callable[[], bool], guard: Guard) -> None:
         self._service = service
         self._ready = ready
+        self._guard = guard
         # X-Amz-Target prefix → its table, each handler bound to what it serves.
         self._targets = {
             TARGET_PREFIX: _bind(OPERATIONS, service),
@@ -105,8 +114,10 @@ class _Endpoints:
             target = request.headers.get("x-amz-target")
             prefix = target_prefix(target, list(self._targets))
             operations = self._targets[prefix]
+            caller, raw = await self._guard.authenticate(request, SIGNING_NAMES[prefix])
             operation = target_operation(target, list(operations), prefix)
-            body = await read_body(request)
+            body = parse_body(raw) if raw is not None else await read_body(request)
+            self._guard.authorize_call(caller, prefix, operation, body)
             # The service is synchronous (database I/O): keep it off the event loop.
             answer = await run_in_threadpool(operations[operation], body)
         except Exception as exc:
@@ -120,33 +131,35 @@ class _Endpoints:
 
     async def progress(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return await _answer(request, partial(handlers.job_progress, self._service, name))
+        return await self._answer(request, partial(handlers.job_progress, self._service, name))
 
     async def objects(self, request: Request) -> Response:
         name = request.path_params["name"]
         query = dict(request.query_params)
-        return await _answer(request, partial(handlers.job_objects, self._service, name, query))
+        return await self._answer(
+            request, partial(handlers.job_objects, self._service, name, query)
+        )
 
     async def logs(self, request: Request) -> Response:
         name = request.path_params["name"]
         query = dict(request.query_params)
-        return await _answer(request, partial(handlers.job_logs, self._service, name, query))
+        return await self._answer(request, partial(handlers.job_logs, self._service, name, query))
+
+    async def _answer(self, request: Request, work: Callable[[], Body]) -> Response:
+        """Check the caller, run ``work`` off the event loop; answer its result or its failure."""
+        request_id = new_request_id()
+        try:
+            await self._guard.check_job_endpoint(request)
+            answer = await run_in_threadpool(work)
+        except Exception as exc:
+            return failure_response(exc, request_id, request.url.path)
+        return json_response(answer, request_id)
 
 
 def _bind(
     table: Mapping[str, Callable[[Served, Body], Body]], served: Served
 ) -> dict[str, Callable[[Body], Body]]:
     return {name: partial(handler, served) for name, handler in table.items()}
-
-
-async def _answer(request: Request, work: Callable[[], Body]) -> Response:
-    """Run ``work`` off the event loop; answer its result or its failure."""
-    request_id = new_request_id()
-    try:
-        answer = await run_in_threadpool(work)
-    except Exception as exc:
-        return failure_response(exc, request_id, request.url.path)
-    return json_response(answer, request_id)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -100,6 +100,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 async def read_body(request: Request, max_bytes: int = MAX_REQUEST_BYTES) -> dict[str, Any]:
     """Read and parse a call's body, refusing bodies larger than ``max_bytes`` as they arrive."""
+    return parse_body(await read_raw_body(request, max_bytes))
+
+
+async def read_raw_body(request: Request, max_bytes: int = MAX_REQUEST_BYTES) -> bytes:
+    """A call's body as sent (a signature covers these bytes), at most ``max_bytes`` of it."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -111,7 +116,7 @@ async def read_body(request: Request, max_bytes: int = MAX_REQUEST_BYTES) -> dic
                 http_status=413,
             )
         chunks.append(chunk)
-    return parse_body(b"".join(chunks))
+    return b"".join(chunks)
 
 
 def json_response(body: dict[str, Any], request_id: str, status: int = 200) -> Response:
