@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,16 @@ from batchform.automl.events import (
     SecondaryStatus,
 )
 from batchform.automl.forecast import offered_forecast_algorithms, run_forecast, training
-from batchform.automl.spec import Channel, ForecastSpec, TimeSeriesColumns
+from batchform.automl.spec import (
+    PARQUET_CONTENT_TYPE,
+    Channel,
+    ForecastSpec,
+    TimeSeriesColumns,
+)
 from batchform.errors import ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.registry import open_model
-from tests.forecast_data import HORIZON, csv_bytes, demand_rows, read_csv
+from tests.forecast_data import HEADER, HORIZON, csv_bytes, demand_rows, read_csv
 
 METRICS = {"RMSE", "MAPE", "MASE", "WAPE", "AverageWeightedQuantileLoss"}
 ITEMS, DAYS = 8, 80
@@ -216,6 +222,29 @@ def test_a_resumed_job_does_not_train_finished_candidates_again(demand: Run) -> 
     weights = again.done[0].hyperparameters["models"]
     assert weights == demand.done[-1].hyperparameters["models"]
     assert again.seconds < demand.seconds
+
+
+def test_parquet_training_data(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = demand_rows(3, 40)
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(HEADER)}
+    table = pa.table(
+        {
+            **columns,
+            "day": pa.array([date.fromisoformat(d) for d in columns["day"]]),
+            "price": pa.array([float(p) for p in columns["price"]]),
+            "sales": pa.array([float(s) if s else None for s in columns["sales"]]),
+        }
+    )
+    spec = job_spec(tmp_path, "parquet", rows, algorithms=("npts",))
+    (tmp_path / "train" / "demand.csv").unlink()
+    pq.write_table(table, tmp_path / "train" / "demand.parquet")
+    channel = dataclasses.replace(spec.channels[0], content_type=PARQUET_CONTENT_TYPE)
+    result = run(dataclasses.replace(spec, channels=(channel,)))
+    assert [d.algorithm for d in result.done] == ["npts"]
+    assert any("3 series, 40 time steps of D" in line for line in result.logs)
 
 
 def test_max_candidates_one_reports_the_ensemble(tmp_path: Path) -> None:
