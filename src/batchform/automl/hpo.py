@@ -3,9 +3,10 @@
 Each trial samples hyper-parameters, scores them by k-fold cross-validation on the training
 split (5 folds up to 50,000 rows, 3 up to 500,000, then one 80/20 holdout, as Autopilot does)
 with early stopping in each fold, then refits on the whole training split for the mean best
-number of rounds. The refit booster, scored on the validation split, is the candidate; its
-cross-validation score is what the search optimises. The first trial is XGBoost's usual
-defaults, so even a one-candidate job gets a sensible model.
+number of rounds. Rounds are not searched: every fold boosts until its held-out loss stops
+improving, so a small learning rate gets the rounds it needs. The refit booster, scored on the
+validation split, is the candidate; its cross-validation score is what the search optimises.
+The first trial is XGBoost's usual defaults, so even a one-candidate job gets a sensible model.
 
 Boosters are trained on the data processor's features as a CSR matrix with zeros left out,
 which is exactly what they receive in a pipeline: the feature-transform container answers in
@@ -31,12 +32,15 @@ from batchform.automl.spec import BINARY, REGRESSION
 from batchform.automl.training import Context, Encoded, Trained, attempt
 
 DEFAULT_MAX_CANDIDATES = 10  # Autopilot's default is 250; each of ours refits on the CPU
-EARLY_STOPPING_ROUNDS = 20
+# Rounds are not searched: each fold boosts until its held-out loss has not improved for
+# EARLY_STOPPING_ROUNDS, up to MAX_ROUNDS, which leaves room for the smallest learning rate.
+MAX_ROUNDS = 1000
+EARLY_STOPPING_ROUNDS = 50
 FIVE_FOLD_MAX_ROWS = 50_000
 THREE_FOLD_MAX_ROWS = 500_000
 BOOSTER_FILE = "xgboost-model"
 TAG = "xgb"
-DEFAULT_PARAMS: dict[str, Any] = {  # XGBoost's own defaults, and SageMaker's usual rounds
+DEFAULT_PARAMS: dict[str, Any] = {  # XGBoost's own defaults
     "max_depth": 6,
     "eta": 0.3,
     "min_child_weight": 1.0,
@@ -44,7 +48,6 @@ DEFAULT_PARAMS: dict[str, Any] = {  # XGBoost's own defaults, and SageMaker's us
     "colsample_bytree": 1.0,
     "lambda": 1.0,
     "alpha": 0.001,
-    "num_round": 100,
 }
 
 Folds = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
@@ -110,7 +113,6 @@ def _suggest(trial: optuna.Trial) -> dict[str, Any]:
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
         "lambda": trial.suggest_float("lambda", 1e-3, 10.0, log=True),
         "alpha": trial.suggest_float("alpha", 1e-3, 10.0, log=True),
-        "num_round": trial.suggest_int("num_round", 20, 400, log=True),
     }
 
 
@@ -119,7 +121,7 @@ def _train(
 ) -> Trained:
     params = search.params
     booster_params = _booster_params(ctx, params)
-    score, rounds = _cross_validate(ctx, booster_params, params["num_round"], folds, clock)
+    score, rounds = _cross_validate(ctx, booster_params, folds, clock)
     search.cv_score = score
     booster = xgb.train(
         booster_params, dtrain, num_boost_round=rounds, callbacks=[_ClockCallback(clock)]
@@ -145,7 +147,6 @@ def _train(
 def _cross_validate(
     ctx: Context,
     booster_params: dict[str, Any],
-    max_rounds: int,
     folds: list[FoldData],
     clock: TrialClock,
 ) -> tuple[float, int]:
@@ -158,7 +159,7 @@ def _cross_validate(
         booster = xgb.train(
             booster_params,
             fold.fit,
-            num_boost_round=max_rounds,
+            num_boost_round=MAX_ROUNDS,
             evals=[(fold.held, "validation")],
             early_stopping_rounds=EARLY_STOPPING_ROUNDS,
             callbacks=[_ClockCallback(clock)],
@@ -181,7 +182,7 @@ def _cross_validate(
 
 def _booster_params(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     problem_type = ctx.problem.problem_type
-    searched = {k: v for k, v in params.items() if k != "num_round"}
+    searched = dict(params)
     common = {"tree_method": "hist", "nthread": ctx.threads, "seed": ctx.spec.seed}
     if problem_type == REGRESSION:
         return {**searched, **common, "objective": "reg:squarederror", "eval_metric": "rmse"}
