@@ -1,16 +1,21 @@
 """HYPERPARAMETER_TUNING: a seeded optuna TPE search over XGBoost, one candidate per trial.
 
-Each trial samples hyper-parameters, scores them by k-fold cross-validation on the training
-split (5 folds up to 50,000 rows, 3 up to 500,000, then one 80/20 holdout, as Autopilot does)
-with early stopping in each fold, then refits on the whole training split for the mean best
-number of rounds. Rounds are not searched: every fold boosts until its held-out loss stops
-improving, so a small learning rate gets the rounds it needs. The refit booster, scored on the
-validation split, is the candidate; its cross-validation score is what the search optimises.
-The first trial is XGBoost's usual defaults, so even a one-candidate job gets a sensible model.
+Each trial samples hyper-parameters and scores them by k-fold cross-validation on the training
+split (folds as :func:`~batchform.automl.training.cv_folds` makes them, as Autopilot does):
+every fold boosts until its held-out loss stops improving, so the number of rounds is found,
+not searched, and a small learning rate gets the rounds it needs. The objective on the
+out-of-fold predictions is what the search optimises.
 
-Boosters are trained on the data processor's features as a CSR matrix with zeros left out,
-which is exactly what they receive in a pipeline: the feature-transform container answers in
-sparse recordio-protobuf, where absent entries are missing values to XGBoost.
+A candidate's metrics and explainability report are those of its fold models together (the
+mean of their predictions) on the validation split, which none of them saw: Autopilot's
+"fold models combined into an ensemble". The model it ships is one booster (the XGBoost
+container loads one), refit for the folds' mean best number of rounds on every row
+``ctx.full`` holds, so the rows held out for validation are not lost to the final model.
+
+The first trial is XGBoost's own defaults, so even a one-candidate job gets a sensible model
+quickly. Boosters are trained on the data processor's features as a CSR matrix with zeros left
+out, which is exactly what they receive in a pipeline: the feature-transform container answers
+in sparse recordio-protobuf, where absent entries are missing values to XGBoost.
 """
 
 from __future__ import annotations
@@ -29,15 +34,13 @@ from batchform.automl.budget import TrialClock
 from batchform.automl.containers import hpo_containers
 from batchform.automl.layout import candidate_name, write_archive
 from batchform.automl.spec import BINARY, REGRESSION
-from batchform.automl.training import Context, Encoded, Trained, attempt
+from batchform.automl.training import Context, Encoded, Trained, attempt, cv_folds
 
 DEFAULT_MAX_CANDIDATES = 10  # Autopilot's default is 250; each of ours refits on the CPU
 # Rounds are not searched: each fold boosts until its held-out loss has not improved for
 # EARLY_STOPPING_ROUNDS, up to MAX_ROUNDS, which leaves room for the smallest learning rate.
 MAX_ROUNDS = 1000
 EARLY_STOPPING_ROUNDS = 50
-FIVE_FOLD_MAX_ROWS = 50_000
-THREE_FOLD_MAX_ROWS = 500_000
 BOOSTER_FILE = "xgboost-model"
 TAG = "xgb"
 DEFAULT_PARAMS: dict[str, Any] = {  # XGBoost's own defaults
@@ -49,8 +52,6 @@ DEFAULT_PARAMS: dict[str, Any] = {  # XGBoost's own defaults
     "lambda": 1.0,
     "alpha": 0.001,
 }
-
-Folds = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
 
 
 @dataclass(slots=True)
@@ -71,6 +72,15 @@ class FoldData:
     held_rows: npt.NDArray[np.int64]
 
 
+@dataclass(frozen=True, slots=True)
+class CrossValidated:
+    """What one trial's cross-validation found."""
+
+    score: float  # the objective on the out-of-fold predictions
+    rounds: int  # the folds' mean best number of rounds
+    fold_models: list[tuple[xgb.Booster, int]]  # each fold's booster and its best rounds
+
+
 def run_hpo(ctx: Context) -> bool:
     """Run the search; True if it ended by reaching MaxCandidates."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own log says what matters
@@ -84,8 +94,12 @@ def run_hpo(ctx: Context) -> bool:
     )
     study.enqueue_trial(DEFAULT_PARAMS)
     dtrain = _matrix(ctx.train, ctx.threads)
-    folds = [FoldData(dtrain.slice(a), dtrain.slice(b), b) for a, b in _folds(ctx)]
-    ctx.log(f"Tuning XGBoost: {len(folds)}-fold cross-validation on {len(ctx.train.y)} rows")
+    folds = [FoldData(dtrain.slice(a), dtrain.slice(b), b) for a, b in cv_folds(ctx)]
+    dfull = dtrain if ctx.full is ctx.train else _matrix(ctx.full, ctx.threads)
+    ctx.log(
+        f"Tuning XGBoost: {len(folds)}-fold cross-validation on {len(ctx.train.y)} rows; "
+        f"each candidate's booster refit on {len(ctx.full.y)} rows"
+    )
     for index in range(ctx.spec.max_candidates or DEFAULT_MAX_CANDIDATES):
         name = candidate_name(ctx.spec, TAG, index)
         if ctx.skip(name):
@@ -95,7 +109,7 @@ def run_hpo(ctx: Context) -> bool:
         search = _Search(name, _suggest(trial))
 
         def train(clock: TrialClock, search: _Search = search) -> Trained:
-            return _train(ctx, search, dtrain=dtrain, folds=folds, clock=clock)
+            return _train(ctx, search, dfull=dfull, folds=folds, clock=clock)
 
         if attempt(ctx, name, train) is None or search.cv_score is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -117,14 +131,14 @@ def _suggest(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def _train(
-    ctx: Context, search: _Search, *, dtrain: xgb.DMatrix, folds: list[FoldData], clock: TrialClock
+    ctx: Context, search: _Search, *, dfull: xgb.DMatrix, folds: list[FoldData], clock: TrialClock
 ) -> Trained:
     params = search.params
     booster_params = _booster_params(ctx, params)
-    score, rounds = _cross_validate(ctx, booster_params, folds, clock)
-    search.cv_score = score
+    found = _cross_validate(ctx, booster_params, folds, clock)
+    search.cv_score = found.score
     booster = xgb.train(
-        booster_params, dtrain, num_boost_round=rounds, callbacks=[_ClockCallback(clock)]
+        booster_params, dfull, num_boost_round=found.rounds, callbacks=[_ClockCallback(clock)]
     )
     uri = ctx.layout.tuning_model(search.name)
     # JSON: the format every XGBoost since 1.0 loads (the container's 1.7 included), written
@@ -139,9 +153,18 @@ def _train(
     return Trained(
         "xgboost",
         containers,
-        lambda features: _scores(booster.predict(_matrix_of(features, threads)), problem_type),
-        {**params, "num_round": rounds, "cv_objective": score},
+        lambda features: fold_mean(found.fold_models, features, problem_type, threads),
+        {**params, "num_round": found.rounds, "cv_objective": found.score},
     )
+
+
+def fold_mean(
+    fold_models: list[tuple[xgb.Booster, int]], features: Any, problem_type: str, threads: int
+) -> metrics.Scores:
+    """The mean of the fold boosters' scores, each at its own best number of rounds."""
+    matrix = _matrix_of(features, threads)
+    raw = [booster.predict(matrix, iteration_range=(0, rounds)) for booster, rounds in fold_models]
+    return _scores(np.mean(raw, axis=0), problem_type)
 
 
 def _cross_validate(
@@ -149,12 +172,12 @@ def _cross_validate(
     booster_params: dict[str, Any],
     folds: list[FoldData],
     clock: TrialClock,
-) -> tuple[float, int]:
-    """The objective on out-of-fold predictions, and the mean best number of rounds."""
+) -> CrossValidated:
+    """Early-stopped boosters on every fold, and their out-of-fold objective."""
     y = ctx.train.y
     width = len(ctx.problem.classes or ()) or 1
     oof = np.zeros((len(y), width)) if ctx.problem.is_classification else np.zeros(len(y))
-    best_rounds: list[int] = []
+    fold_models: list[tuple[xgb.Booster, int]] = []
     for fold in folds:
         booster = xgb.train(
             booster_params,
@@ -166,7 +189,7 @@ def _cross_validate(
             verbose_eval=False,
         )
         best = int(booster.best_iteration) + 1
-        best_rounds.append(best)
+        fold_models.append((booster, best))
         raw = booster.predict(fold.held, iteration_range=(0, best))
         oof[fold.held_rows] = _scores(raw, ctx.problem.problem_type)
     weights = ctx.train.weights
@@ -177,7 +200,8 @@ def _cross_validate(
         oof[scored],
         None if weights is None else weights[scored],
     )
-    return value, max(1, round(float(np.mean(best_rounds))))
+    rounds = max(1, round(float(np.mean([best for _, best in fold_models]))))
+    return CrossValidated(value, rounds, fold_models)
 
 
 def _booster_params(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -196,26 +220,6 @@ def _booster_params(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         "num_class": classes,
         "eval_metric": "mlogloss",
     }
-
-
-def _folds(ctx: Context) -> Folds:
-    from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold
-
-    y = ctx.train.y
-    rows = len(y)
-    seed = ctx.spec.seed
-    if rows > THREE_FOLD_MAX_ROWS:
-        splitter: Any = ShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
-        return [(a, b) for a, b in splitter.split(np.zeros(rows))]
-    k = min(5 if rows <= FIVE_FOLD_MAX_ROWS else 3, rows)
-    if ctx.problem.is_classification:
-        counts = np.bincount(y.astype(np.int64))
-        smallest = int(counts[counts > 0].min())
-        if smallest >= 2:
-            splitter = StratifiedKFold(n_splits=min(k, smallest), shuffle=True, random_state=seed)
-            return [(a, b) for a, b in splitter.split(np.zeros(rows), y)]
-    splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
-    return [(a, b) for a, b in splitter.split(np.zeros(rows))]
 
 
 def _matrix(split: Encoded, threads: int) -> xgb.DMatrix:

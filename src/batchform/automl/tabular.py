@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from batchform.automl import dataset
 from batchform.automl.budget import CANCELLED, Budget, Stop
 from batchform.automl.columns import check_numbers
@@ -138,6 +140,9 @@ def _prepare(
         log=log,
     )
     budget.check()
+    encoded_train = _encoded(preprocessor, train)
+    encoded_validation = _encoded(preprocessor, validation)
+    split_off = loaded.validation is None
     return Context(
         spec=spec,
         problem=problem,
@@ -146,8 +151,9 @@ def _prepare(
         emit=emit,
         done=done,
         preprocessor=preprocessor,
-        train=_encoded(preprocessor, train),
-        validation=_encoded(preprocessor, validation),
+        train=encoded_train,
+        validation=encoded_validation,
+        full=_stacked(encoded_train, encoded_validation) if split_off else encoded_train,
         permutations=Permutations(
             preprocessor,
             validation.rows,
@@ -228,6 +234,24 @@ def _encoded(preprocessor: TabularPreprocessor, table: Table) -> Encoded:
         preprocessor.encode_labels(table.labels.tolist()),
         table.weights,
     )
+
+
+def _stacked(first: Encoded, second: Encoded) -> Encoded:
+    """``first``'s rows, then ``second``'s."""
+    import scipy.sparse  # type: ignore[import-untyped]
+
+    parts = [first.features, second.features]
+    features = (
+        scipy.sparse.vstack(parts, format="csr")
+        if scipy.sparse.issparse(first.features)
+        else np.vstack(parts)
+    )
+    weights = (
+        None
+        if first.weights is None or second.weights is None
+        else np.concatenate([first.weights, second.weights])
+    )
+    return Encoded(features, np.concatenate([first.y, second.y]), weights)
 
 
 def _check_some_candidate(ctx: Context | None, done: frozenset[str], why: str) -> None:

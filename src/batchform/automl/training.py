@@ -1,5 +1,6 @@
-"""What every candidate goes through, whatever its algorithm: the shared run state, one
-attempt (train → score on validation → explain → report), and its failure handling.
+"""What every candidate goes through, whatever its algorithm: the shared run state, the
+cross-validation folds, one attempt (train → score on validation → explain → report), and its
+failure handling.
 
 A candidate that fails (its own error, or MaxRuntimePerTrainingJobInSeconds) is reported as
 :class:`~batchform.automl.events.CandidateFailed` and the job goes on with the next one; a
@@ -52,9 +53,21 @@ class Trained:
     hyperparameters: dict[str, Any]
 
 
+Folds = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]  # (fit rows, held rows)
+FIVE_FOLD_MAX_ROWS = 50_000
+THREE_FOLD_MAX_ROWS = 500_000
+
+
 @dataclass
 class Context:
-    """The state one run shares between its candidates."""
+    """The state one run shares between its candidates.
+
+    ``train`` is what candidates are searched, cross-validated and stacked on; ``validation``
+    scores them (no model that scores it has seen it). ``full`` is what the model a candidate
+    ships is refit on once its settings are chosen: ``train`` and, when the validation rows
+    were split off the training channel, those rows too, so no row the user gave for training
+    is left out of the final model. A validation channel the user gave stays out of it.
+    """
 
     spec: TabularSpec
     problem: Problem
@@ -65,6 +78,7 @@ class Context:
     preprocessor: TabularPreprocessor
     train: Encoded
     validation: Encoded
+    full: Encoded
     permutations: Permutations
     threads: int
     completed: int = 0
@@ -79,6 +93,28 @@ class Context:
             self.log(f"Candidate {name} finished in an earlier run; not trained again")
             return True
         return False
+
+
+def cv_folds(ctx: Context) -> Folds:
+    """Folds of ``ctx.train`` as Autopilot sizes them: 5 up to 50,000 rows, 3 up to 500,000,
+    then one 80/20 holdout; stratified when every class has at least 2 rows."""
+    from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold
+
+    y = ctx.train.y
+    rows = len(y)
+    seed = ctx.spec.seed
+    if rows > THREE_FOLD_MAX_ROWS:
+        splitter: Any = ShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
+        return [(a, b) for a, b in splitter.split(np.zeros(rows))]
+    k = min(5 if rows <= FIVE_FOLD_MAX_ROWS else 3, rows)
+    if ctx.problem.is_classification:
+        counts = np.bincount(y.astype(np.int64))
+        smallest = int(counts[counts > 0].min())
+        if smallest >= 2:
+            splitter = StratifiedKFold(n_splits=min(k, smallest), shuffle=True, random_state=seed)
+            return [(a, b) for a, b in splitter.split(np.zeros(rows), y)]
+    splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(a, b) for a, b in splitter.split(np.zeros(rows))]
 
 
 def attempt(ctx: Context, name: str, train: Callable[[TrialClock], Trained]) -> Trained | None:

@@ -126,6 +126,57 @@ def test_regression_has_two_containers(tmp_path: Path) -> None:
     }
     assert metrics["R2"] > 0.7
     assert metrics["RMSE"] == pytest.approx(np.sqrt(metrics["MSE"]))
+    # The shipped booster is refit on all 300 rows: the 240 searched on and the 60 held out
+    # for validation, which were split off the training channel.
+    assert any("booster refit on 300 rows" in line for line in result.logs)
+    assert _rows_fitted(containers[1]["ModelDataUrl"], tmp_path) == 300
+
+
+def _rows_fitted(booster_url: str, tmp_path: Path) -> float:
+    """The rows a squared-error booster's first tree was grown on (hessian 1 per row).
+
+    The first candidate has XGBoost's defaults, subsample 1 among them: every row counts.
+    """
+    model_dir = fetch_model_data(booster_url, tmp_path / "booster")
+    model = json.loads((model_dir / "xgboost-model").read_bytes())
+    first_tree = model["learner"]["gradient_booster"]["model"]["trees"][0]
+    return float(first_tree["sum_hessian"][0])
+
+
+def test_a_validation_channel_stays_out_of_the_refit(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from batchform.automl.spec import Channel
+
+    write_csv(tmp_path / "train", 200, seed=3, kind="regression")
+    write_csv(tmp_path / "valid", 50, seed=4, kind="regression")
+    spec = local_spec(tmp_path, "hpo-reg-valid", mode="HYPERPARAMETER_TUNING", max_candidates=1)
+    validation = Channel(str(tmp_path / "valid") + "/", channel_type="validation")
+    result = run(replace(spec, channels=(*spec.channels, validation)))
+    [done] = result.done
+    assert _rows_fitted(done.candidate["InferenceContainers"][1]["ModelDataUrl"], tmp_path) == 200
+
+
+def test_fold_models_score_together_by_their_mean() -> None:
+    from batchform.automl.hpo import fold_mean
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(np.float64)
+    params = {"objective": "binary:logistic", "nthread": 1}
+    boosters = [
+        xgb.train(params, xgb.DMatrix(x[part], label=y[part]), num_boost_round=10)
+        for part in (slice(0, 100), slice(100, 200))
+    ]
+    fold_models = [(boosters[0], 4), (boosters[1], 10)]
+    scores = fold_mean(fold_models, x, "BinaryClassification", threads=1)
+    matrix = xgb.DMatrix(x)
+    expected = (
+        boosters[0].predict(matrix, iteration_range=(0, 4))
+        + boosters[1].predict(matrix, iteration_range=(0, 10))
+    ) / 2
+    np.testing.assert_allclose(scores[:, 1], expected, rtol=1e-6)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)
 
 
 def test_validation_channel_and_objective(tmp_path: Path) -> None:
