@@ -11,10 +11,12 @@ inference pipeline of its best candidate against the same fitted objects called 
 string labels and a regression problem; numeric columns with blanks, categorical columns, a
 date), at each training size:
 
-* ``hpo``: batchform's AutoML in HYPERPARAMETER_TUNING mode, MaxCandidates 10
+* ``hpo``: batchform's AutoML in HYPERPARAMETER_TUNING mode, MaxCandidates 20
   (``--max-candidates``), through :func:`batchform.automl.run_in_child` on local files, as
-  the server runs it; ``ensembling``: the same in ENSEMBLING mode (its default plan: 4
-  families and their stack). From 100k training rows on, both have
+  the server runs it. 20 is the number of configurations the baseline's search draws (an HPO
+  candidate is one configuration, cross-validated), so both searches get the same budget;
+  Autopilot's own default is up to 100 trials. ``ensembling``: the same in ENSEMBLING mode
+  (its default plan: 4 families and their stack). From 100k training rows on, both have
   MaxAutoMLJobRuntimeInSeconds ``--max-runtime``. Each job runs in its own process
   (``python -m bench.automl _job``) and logs every event with its time since the job
   started. The best candidate by the job's own validation objective (as ``BestCandidate``),
@@ -95,7 +97,7 @@ TEST_ROWS = 20_000
 INFERENCE_ROWS = 200_000
 QUICK_INFERENCE_ROWS = 50_000
 SMALL_INFERENCE_ROWS = 1_000
-MAX_CANDIDATES = 10
+MAX_CANDIDATES = 20  # = BASELINE_ITERATIONS: the same number of configurations tried
 BOUNDED_ROWS = 100_000  # from this many training rows on, jobs get --max-runtime
 MAX_RUNTIME_S = 900
 BASELINE_ITERATIONS = 20
