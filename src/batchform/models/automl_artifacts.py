@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +140,9 @@ def parse_numeric_columns(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Strings → float64; ``""``, unparsable and non-finite values → NaN."""
     table = _as_2d(values)
     out = np.empty(table.shape, dtype=np.float64)
-    for (i, j), value in np.ndenumerate(table):
-        out[i, j] = _to_float(value)
+    for j, column in enumerate(table.T):
+        out[:, j] = _numeric_column(column)
+    out[~np.isfinite(out)] = np.nan
     return out
 
 
@@ -149,19 +150,18 @@ def clean_categorical_columns(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """Strings, stripped; missing → :data:`MISSING_CATEGORY`."""
     table = _as_2d(values)
     out = np.empty(table.shape, dtype=object)
-    for (i, j), value in np.ndenumerate(table):
-        text = "" if value is None else str(value).strip()
-        out[i, j] = text or MISSING_CATEGORY
+    for j, column in enumerate(table.T):
+        texts, codes = _distinct_texts(column.tolist())
+        out[:, j] = np.array([text or MISSING_CATEGORY for text in texts], dtype=object)[codes]
     return out
 
 
 def text_documents(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """One text column → 1-D documents; one without any word becomes :data:`NO_TEXT_TOKEN`."""
     column = _as_2d(values)[:, 0]
+    texts = ["" if value is None else str(value) for value in column.tolist()]
     out = np.empty(column.shape[0], dtype=object)
-    for i, value in enumerate(column):
-        text = "" if value is None else str(value)
-        out[i] = text if _WORD.search(text) else NO_TEXT_TOKEN
+    out[:] = [text if _WORD.search(text) else NO_TEXT_TOKEN for text in texts]
     return out
 
 
@@ -170,20 +170,39 @@ def datetime_parts(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     table = _as_2d(values)
     width = len(DATETIME_PARTS)
     out = np.full((table.shape[0], table.shape[1] * width), np.nan, dtype=np.float64)
-    cache: dict[str, tuple[float, ...] | None] = {}
-    for (i, j), value in np.ndenumerate(table):
-        text = "" if value is None else str(value).strip()
-        if text not in cache:
-            cache[text] = _datetime_tuple(text)
-        parts = cache[text]
-        if parts is not None:
-            out[i, j * width : (j + 1) * width] = parts
+    for j, column in enumerate(table.T):
+        texts, codes = _distinct_texts(column.tolist())
+        out[:, j * width : (j + 1) * width] = _datetime_table(texts)[codes]
     return out
 
 
 def _as_2d(values: Any) -> npt.NDArray[Any]:
     table = np.asarray(values, dtype=object)
     return table.reshape(-1, 1) if table.ndim == 1 else table
+
+
+# The types whose float(value) is float(str(value).strip()) whenever float(value) succeeds:
+# float() strips the same whitespace as str.strip() (all but \x1c-\x1f, which float() refuses,
+# sending such a column to _to_float), a float's str round-trips and an int rounds the same.
+# Not so for a bool (float(True) is 1.0, float("True") fails) or a numpy float32.
+_FLOAT_LIKE_TYPES = frozenset({str, float, int, type(None)})
+
+
+def _numeric_column(column: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """One object column → float64, as :func:`_to_float` gives per value, but through numpy's
+    float() loop; non-finite values are left for the caller to turn into NaN."""
+    items = column.tolist()
+    if not set(map(type, items)) <= _FLOAT_LIKE_TYPES:
+        return np.array([_to_float(value) for value in items], dtype=np.float64)
+    try:
+        if "" not in items:
+            return column.astype(np.float64)  # None casts to NaN, as _to_float gives
+        out = np.full(len(items), np.nan, dtype=np.float64)
+        present = column != ""  # "" is the usual missing value
+        out[present] = column[present].astype(np.float64)
+        return out
+    except (ValueError, TypeError, OverflowError):  # "abc", "  ", "\x1c1", 10**400 ...
+        return np.array([_to_float(value) for value in items], dtype=np.float64)
 
 
 def _to_float(value: Any) -> float:
@@ -196,23 +215,83 @@ def _to_float(value: Any) -> float:
     return number if math.isfinite(number) else math.nan
 
 
-def _datetime_tuple(text: str) -> tuple[float, ...] | None:
-    match = _DATETIME.match(text) or _COMPACT_DATE.match(text)
-    if match is None:
-        return None
-    year, month, day = (int(g) for g in match.groups()[:3])
-    hour = int(match.group(4) or 0)
-    try:
-        moment = datetime(year, month, day, hour)
-    except ValueError:
-        return None
+def _distinct_texts(items: list[Any]) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """The distinct stripped texts of a column's values (None → ""), and each value's index
+    into them: a column repeats its values, so work per text is done once per distinct one."""
+    keys: list[Any]
+    if set(map(type, items)) == {str}:
+        keys = items
+        distinct = list(dict.fromkeys(items))
+        texts = [text.strip() for text in distinct]  # str(text) is text itself
+    else:  # strip first: 1, 1.0 and True are one dict key but three texts
+        keys = [_stripped(value) for value in items]
+        texts = distinct = list(dict.fromkeys(keys))
+    code_of = {value: code for code, value in enumerate(distinct)}
+    codes = np.fromiter(map(code_of.__getitem__, keys), dtype=np.intp, count=len(keys))
+    return texts, codes
+
+
+def _stripped(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _datetime_table(texts: list[str]) -> npt.NDArray[np.float64]:
+    """:data:`DATETIME_PARTS` of each text, a row of NaN where it is not a valid date.
+
+    numpy checks the fields as ``datetime(year, month, day, hour)`` would and finds the
+    weekday (both use the proleptic Gregorian calendar).
+    """
+    matched, fields = _date_fields(texts)
+    year, month, day, hour = fields.T
+    month_start = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]")
+    month_start += np.clip(month, 1, 12) - 1
+    first_day = month_start.astype("datetime64[D]")
+    month_days = ((month_start + 1).astype("datetime64[D]") - first_day).astype(np.int64)
+    valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    valid &= hour <= 23
+    days = first_day.astype(np.int64) + day - 1  # since 1970-01-01, a Thursday (weekday 3)
+    weekday = (days + 3) % 7
+    found = np.column_stack([year, month, day, weekday, hour]).astype(np.float64)
+    parts = np.full((len(texts), len(DATETIME_PARTS)), np.nan, dtype=np.float64)
+    parts[matched[valid]] = found[valid]
+    return parts
+
+
+def _date_fields(texts: list[str]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    """Which texts the date patterns match, and their year, month, day and hour (0 if none)."""
+    matched, fields = _plain_dates(texts)
+    rest = np.ones(len(texts), dtype=bool)
+    rest[matched] = False
+    others: list[int] = []
+    numbers: list[list[int]] = []
+    for index in np.flatnonzero(rest).tolist():
+        text = texts[index]
+        match = _DATETIME.match(text) or _COMPACT_DATE.match(text)
+        if match is not None:
+            others.append(index)
+            numbers.append([int(group or 0) for group in match.group(1, 2, 3, 4)])
     return (
-        float(moment.year),
-        float(moment.month),
-        float(moment.day),
-        float(moment.weekday()),
-        float(moment.hour),
+        np.concatenate([matched, np.array(others, dtype=np.intp)]),
+        np.concatenate([fields, np.array(numbers, dtype=np.int64).reshape(-1, 4)]),
     )
+
+
+_PLAIN_DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9]  # of YYYY-MM-DD
+
+
+def _plain_dates(texts: list[str]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    """The texts shaped ``YYYY-MM-DD`` (ASCII digits; ``-``, ``/`` or ``.`` between), read
+    without a regex each: _DATETIME matches them with these fields and no hour."""
+    sizes = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts))
+    # Each text's first 10 characters as code points (a longer text is no candidate anyway).
+    chars = np.array(texts, dtype="<U10").view(np.uint32).reshape(-1, 10)
+    digits = chars[:, _PLAIN_DATE_DIGITS].astype(np.int64) - ord("0")
+    separators = np.isin(chars[:, [4, 7]], [ord("-"), ord("/"), ord(".")])
+    plain = (sizes == 10) & ((digits >= 0) & (digits <= 9)).all(axis=1) & separators.all(axis=1)
+    digits = digits[plain]
+    year = digits[:, :4] @ np.array([1000, 100, 10, 1])
+    month, day = digits[:, 4:6] @ np.array([10, 1]), digits[:, 6:] @ np.array([10, 1])
+    return np.flatnonzero(plain), np.column_stack([year, month, day, np.zeros_like(year)])
 
 
 # --- the artifacts ---
@@ -421,7 +500,5 @@ def parse_csv_rows(body: bytes) -> npt.NDArray[Any]:
         )
     width = widths.pop()
     rows = [record or [""] for record in records] if width == 1 else [r for r in records if r]
-    table = np.empty((len(rows), width), dtype=object)
-    for i, record in enumerate(rows):
-        table[i, :] = record
-    return table
+    cells = itertools.chain.from_iterable(rows)
+    return np.fromiter(cells, dtype=object, count=len(rows) * width).reshape(len(rows), width)

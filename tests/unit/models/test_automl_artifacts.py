@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import pickle
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,11 @@ import scipy.sparse  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression
 
 from batchform.errors import ModelLoadError
+from batchform.models import automl_artifacts
 from batchform.models.automl_artifacts import (
     ARTIFACT_FILE,
     COLUMN_TYPES,
+    DATETIME_PARTS,
     MISSING_CATEGORY,
     NO_TEXT_TOKEN,
     TabularEnsemble,
@@ -92,6 +97,25 @@ def test_csv_rows_skip_blank_lines_unless_there_is_one_column() -> None:
     assert parse_csv_rows(b"").shape == (0, 0)
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_csv_rows_are_the_csv_modules_records(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    width = int(rng.integers(1, 5))
+    cells = ["a", "", " b ", '"q,1"', '"two\nlines"', '""', "é", "1.5"]
+    blank = rng.random(int(rng.integers(1, 30))) < 0.2
+    blank[0] = False  # blank lines, but never only blank lines
+    lines = ["" if b else ",".join(rng.choice(cells, width)) for b in blank]
+    body = str(rng.choice(["\n", "\r\n"])).join(lines).encode()
+    records = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    expected = [r or [""] for r in records] if width == 1 else [r for r in records if r]
+
+    rows = parse_csv_rows(body)
+
+    assert rows.dtype == object
+    assert rows.shape == (len(expected), width)
+    assert rows.tolist() == expected
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -146,6 +170,189 @@ def test_datetimes_become_year_month_day_weekday_hour(text: str, expected: list[
 @pytest.mark.parametrize("text", ["", "yesterday", "2024-13-01", "2024-02-30", "05/01/2024"])
 def test_unparsable_datetimes_are_missing(text: str) -> None:
     assert np.isnan(datetime_parts(rows_of((text,)))).all()
+
+
+# The column functions are vectorised; their results must stay exactly those of the
+# per-element definitions trained artifacts were fitted with, kept here as the oracle.
+
+
+def oracle_numeric(values: Any) -> np.ndarray:
+    table = oracle_2d(values)
+    out = np.empty(table.shape, dtype=np.float64)
+    for (i, j), value in np.ndenumerate(table):
+        out[i, j] = oracle_float(value)
+    return out
+
+
+def oracle_categorical(values: Any) -> np.ndarray:
+    table = oracle_2d(values)
+    out = np.empty(table.shape, dtype=object)
+    for (i, j), value in np.ndenumerate(table):
+        text = "" if value is None else str(value).strip()
+        out[i, j] = text or MISSING_CATEGORY
+    return out
+
+
+def oracle_text(values: Any) -> np.ndarray:
+    column = oracle_2d(values)[:, 0]
+    out = np.empty(column.shape[0], dtype=object)
+    for i, value in enumerate(column):
+        text = "" if value is None else str(value)
+        out[i] = text if automl_artifacts._WORD.search(text) else NO_TEXT_TOKEN
+    return out
+
+
+def oracle_datetime(values: Any) -> np.ndarray:
+    table = oracle_2d(values)
+    width = len(DATETIME_PARTS)
+    out = np.full((table.shape[0], table.shape[1] * width), np.nan, dtype=np.float64)
+    for (i, j), value in np.ndenumerate(table):
+        parts = oracle_datetime_tuple("" if value is None else str(value).strip())
+        if parts is not None:
+            out[i, j * width : (j + 1) * width] = parts
+    return out
+
+
+def oracle_2d(values: Any) -> np.ndarray:
+    table = np.asarray(values, dtype=object)
+    return table.reshape(-1, 1) if table.ndim == 1 else table
+
+
+def oracle_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def oracle_datetime_tuple(text: str) -> tuple[float, ...] | None:
+    match = automl_artifacts._DATETIME.match(text) or automl_artifacts._COMPACT_DATE.match(text)
+    if match is None:
+        return None
+    year, month, day = (int(g) for g in match.groups()[:3])
+    hour = int(match.group(4) or 0)
+    try:
+        moment = datetime(year, month, day, hour)
+    except ValueError:
+        return None
+    return tuple(
+        float(part)
+        for part in (moment.year, moment.month, moment.day, moment.weekday(), moment.hour)
+    )
+
+
+COLUMN_FUNCTIONS = [
+    (parse_numeric_columns, oracle_numeric),
+    (clean_categorical_columns, oracle_categorical),
+    (text_documents, oracle_text),
+    (datetime_parts, oracle_datetime),
+]
+FUNCTION_IDS = ["numeric", "categorical", "text", "datetime"]
+
+NUMBERS = ["1.5", " 2 ", "-3e2", "+.5", "1.", "0", "-0", "-0.0", "1e-320", "5e-324", "007"]
+ODD_NUMBERS = [
+    *("nan", "-nan", "NaN", "inf", "-inf", "Infinity", "1e400", "-1e400", "1_000", "1__0"),
+    *("0x10", "١٢", "\u0662.5", "\u00a02\u2003", "\u30003\u3000", "\x1c1", "1\x1f", "\t4\n"),
+    *("", "  ", "abc", "1,5", "e5", "--1", "1e", "\x00", "١_٢"),
+]
+DATES = [
+    *("2024-05-01", "2024/05/01 13:45", "2024-05-01T13:45:00.123Z", "2024-05-01 13:45:00+02:00"),
+    *("20240501", "20240501T13", "20240501T1330", "2024.05.01", "2024-05/01", " 2024-05-01 "),
+    *("2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "1600-03-01", "1969-12-31"),
+    *("0000-01-01", "0001-01-01", "9999-12-31", "2024-13-01", "2024-00-10", "2024-01-00"),
+    *("2024-01-32", "2024-04-31", "2024-1-5", "2024-05-01 23:59", "2024-05-01 24:00", "2024-5-1 7"),
+    *("٢٠٢٤-٠٥-٠١", "2024-05-0١", "2024-05-01\x00", "2024-05-01x", "2024-05-01 PST", "05/01/2024"),
+    *("yesterday", "", "   ", "\ud800", "2024-05-0\ud800", "\U0001f600-05-01"),
+]
+OBJECTS = [
+    *(None, 0, 1, -7, 2**53 + 1, 2**63 + 1, 10**400, True, False, 20240501),
+    *(0.1, -0.0, 2.5e-310, math.nan, math.inf, -math.inf, 1e308),
+    *(np.float32(0.1), np.float64(2.5), np.int64(3), np.str_(" 4 "), b"5", Decimal("0.1")),
+    *(" pro ", "pro", "\u3000plus\u3000", "hello world", "!!", "a_b", "x"),
+]
+EDGE_VALUES = NUMBERS + ODD_NUMBERS + DATES + OBJECTS
+
+
+def assert_same_result(function: Any, oracle: Any, table: np.ndarray) -> None:
+    try:
+        expected = oracle(table)
+    except Exception as exc:  # text_documents of no column at all: both fail alike
+        with pytest.raises(type(exc)):
+            function(table)
+        return
+    assert_same(function(table), expected)
+
+
+def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    if actual.dtype == object:
+        assert actual.tolist() == expected.tolist()
+        assert [type(v) for v in actual.flat] == [type(v) for v in expected.flat]
+    else:
+        assert actual.tobytes() == expected.tobytes()  # bit for bit, NaN payloads included
+
+
+def object_table(values: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return table.reshape(shape)
+
+
+@pytest.mark.parametrize(("function", "oracle"), COLUMN_FUNCTIONS, ids=FUNCTION_IDS)
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=repr)
+def test_each_edge_value_gives_what_the_per_element_definition_gives(
+    function: Any, oracle: Any, value: Any
+) -> None:
+    column = object_table([value, "1", value], (3, 1))
+
+    assert_same_result(function, oracle, column)
+
+
+@pytest.mark.parametrize(("function", "oracle"), COLUMN_FUNCTIONS, ids=FUNCTION_IDS)
+@pytest.mark.parametrize(
+    "shape", [(len(EDGE_VALUES),), (len(EDGE_VALUES), 1), (0,), (0, 3), (4, 0)], ids=str
+)
+def test_whole_columns_of_edge_values_1d_2d_and_empty(
+    function: Any, oracle: Any, shape: tuple[int, ...]
+) -> None:
+    values = EDGE_VALUES[: math.prod(shape)]
+    table = object_table(values, shape)
+
+    assert_same_result(function, oracle, table)
+
+
+@pytest.mark.parametrize(("function", "oracle"), COLUMN_FUNCTIONS, ids=FUNCTION_IDS)
+@pytest.mark.parametrize("seed", range(40))
+def test_random_mixes_give_what_the_per_element_definitions_give(
+    function: Any, oracle: Any, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    rows, columns = int(rng.integers(1, 60)), int(rng.integers(1, 4))
+    # Mostly clean columns (the fast paths), some with a few odd values (the fallbacks).
+    pools: list[list[Any]] = [[*NUMBERS, ""], [*DATES[:12], ""], NUMBERS + ODD_NUMBERS, EDGE_VALUES]
+    pool = pools[seed % len(pools)]
+    values = [pool[i] for i in rng.integers(0, len(pool), rows * columns)]
+    for i in rng.integers(0, len(values), int(rng.integers(0, 3))):
+        values[i] = f"{rng.normal() * 10.0 ** int(rng.integers(-5, 6))!r}"
+    table = object_table(values, (rows, columns))
+
+    assert_same_result(function, oracle, table)
+
+
+def test_random_dates_give_the_calendars_weekdays() -> None:
+    rng = np.random.default_rng(7)
+    years = rng.integers(0, 10000, 500)
+    texts = [
+        f"{y:04d}{rng.choice(['-', '/', '.'])}{m:02d}-{d:02d}"
+        for y, m, d in zip(years, rng.integers(0, 14, 500), rng.integers(0, 33, 500), strict=True)
+    ]
+    table = object_table(texts, (500, 1))
+
+    assert_same(datetime_parts(table), oracle_datetime(table))
 
 
 # --- the transformer ---
