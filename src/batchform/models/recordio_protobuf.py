@@ -21,7 +21,8 @@ feature-transform container answers), so whatever they write :func:`decode_featu
 
 The protobuf wire format is read by hand (no generated classes, no protobuf dependency). Dense
 batches as the SDK writes them (every frame the same length and layout) are decoded with one
-numpy view; other batches record by record. A body that does not start with the RecordIO
+numpy view, sparse batches as it writes them with a few numpy passes over all records at once;
+other batches record by record. A body that does not start with the RecordIO
 magic is read as one bare ``Record``: the body of a ``SingleRecord`` request, which carries the
 record data without framing (docs/semantics.md, "Records and payloads").
 """
@@ -109,10 +110,11 @@ def decode_features(body: bytes) -> codecs.FloatMatrix | SparseFeatures:
     """
     if not body.startswith(_MAGIC_BYTES):
         return _assemble([_numbered(body, (0, len(body)), 1)])
-    fast = _decode_uniform_dense(body)
-    if fast is not None:
-        return fast
-    return _assemble([_numbered(body, span, n) for n, span in enumerate(_frames(body), 1)])
+    dense = _decode_uniform_dense(body)
+    if dense is not None:
+        return dense
+    sparse = _decode_uniform_sparse(body)
+    return sparse if sparse is not None else _decode_records(body)
 
 
 def encode_dense(matrix: npt.NDArray[Any], labels: npt.NDArray[Any] | None = None) -> bytes:
@@ -124,22 +126,11 @@ def encode_dense(matrix: npt.NDArray[Any], labels: npt.NDArray[Any] | None = Non
     """
     if matrix.ndim != 2:
         raise ValidationError(f"encode_dense needs a 2-D matrix, got {matrix.ndim} dimension(s)")
-    field = _encoded_field(matrix.dtype, "matrix")
-    if labels is not None and (labels.ndim != 1 or len(labels) != len(matrix)):
-        raise ValidationError(
-            f"labels must be 1-D with one label per row ({len(matrix)}), got shape {labels.shape}"
-        )
-    label_field = _encoded_field(labels.dtype, "labels") if labels is not None else 0
-    for array, array_field in ((matrix, field), (labels, label_field)):
-        if array_field == 7 and array is not None and array.size and not _fits_int32(array):
-            raise ValidationError("int64 values must fit in int32 (they become an Int32Tensor)")
-    frames = []
-    for index, row in enumerate(matrix):
-        record = _map_entry(1, _value_bytes(field, row))
-        if labels is not None:
-            record += _map_entry(2, _value_bytes(label_field, labels[index : index + 1]))
-        frames.append(_frame(record))
-    return b"".join(frames)
+    field, label_field = _checked_fields(matrix, labels, len(matrix))
+    rows, columns = matrix.shape
+    indptr = np.arange(rows + 1, dtype=np.int64) * columns
+    features = _tensors(field, indptr, matrix.reshape(-1))
+    return _write_records(features, _label_tensors(labels, label_field))
 
 
 def encode_sparse(matrix: Any, labels: npt.NDArray[Any] | None = None) -> bytes:
@@ -154,32 +145,9 @@ def encode_sparse(matrix: Any, labels: npt.NDArray[Any] | None = None) -> bytes:
     :func:`decode_features` reads it back as :class:`SparseFeatures`.
     """
     indptr, indices, data, (rows, columns) = _csr_parts(matrix)
-    field = _encoded_field(data.dtype, "matrix")
-    if labels is not None and (labels.ndim != 1 or len(labels) != rows):
-        raise ValidationError(
-            f"labels must be 1-D with one label per row ({rows}), got shape {labels.shape}"
-        )
-    label_field = _encoded_field(labels.dtype, "labels") if labels is not None else 0
-    for array, array_field in ((data, field), (labels, label_field)):
-        if array_field == 7 and array is not None and array.size and not _fits_int32(array):
-            raise ValidationError("int64 values must fit in int32 (they become an Int32Tensor)")
-    # Keys for every row at once; each row's packed keys are a slice of them.
-    key_sizes = _varint_sizes(indices)
-    key_bytes = _pack_varints(indices, key_sizes)
-    key_offsets = np.concatenate(([0], np.cumsum(key_sizes))).astype(np.int64)[indptr]
-    shape = _delimited(3, _varint_bytes(columns))
-    frames = []
-    for index in range(rows):
-        start, end = int(indptr[index]), int(indptr[index + 1])
-        tensor = b""
-        if end > start:
-            tensor += _delimited(1, _packed_values(field, data[start:end]))
-            tensor += _delimited(2, key_bytes[key_offsets[index] : key_offsets[index + 1]])
-        record = _map_entry(1, _delimited(field, tensor + shape))
-        if labels is not None:
-            record += _map_entry(2, _value_bytes(label_field, labels[index : index + 1]))
-        frames.append(_frame(record))
-    return b"".join(frames)
+    field, label_field = _checked_fields(data, labels, rows)
+    features = _tensors(field, indptr, data, indices, columns)
+    return _write_records(features, _label_tensors(labels, label_field))
 
 
 # --- decoding ---------------------------------------------------------------------------
@@ -227,6 +195,209 @@ def _decode_uniform_dense(body: bytes) -> codecs.FloatMatrix | None:
     chunk_start, chunk_end = tensor.chunks[0]
     raw = np.ascontiguousarray(frames[:, chunk_start:chunk_end])
     return raw.view(tensor.dtype).astype(np.float64)
+
+
+def _decode_uniform_sparse(body: bytes) -> SparseFeatures | None:
+    """All rows at once when every record is one sparse ``values`` tensor as written by
+    :func:`encode_sparse` (and the SDK's ``write_spmatrix_to_sparse_tensor``).
+
+    The framing and the few headers of each record are read for all records together; the
+    keys of all records are then one run of packed varints and the values one float array.
+    Anything else (another field or a label, int32 values, a dense record, a key outside its
+    shape, malformed bytes) gives None: the record-by-record parser decodes it or says what is
+    wrong.
+    """
+    spans = _frame_spans(body)
+    if spans is None:
+        return None
+    data = np.frombuffer(body, dtype=np.uint8)
+    layout = _sparse_layout(data, *spans)
+    if layout is None:
+        return None
+    keys_at, key_bytes, values_at, value_bytes, columns, itemsize = layout
+    keys = _concatenated_runs(data, keys_at, key_bytes)
+    # When each row's packed keys end on a varint's last byte (< 0x80), the rows' runs put
+    # together are valid packed varints too, and counting those bytes per row counts its keys.
+    run_ends = np.cumsum(key_bytes)
+    if (keys[run_ends[key_bytes > 0] - 1] >= 0x80).any():
+        return None
+    varint_ends = np.concatenate([[0], np.cumsum(keys < 0x80)])
+    key_counts = varint_ends[run_ends] - varint_ends[run_ends - key_bytes]
+    counts = value_bytes // itemsize
+    if not np.array_equal(key_counts, counts):
+        return None
+    try:
+        indices = _unpack_varints(keys)
+    except _Corrupt:
+        return None
+    if (indices >= np.repeat(columns, counts).astype(np.uint64)).any():
+        return None
+    raw = _concatenated_runs(data, values_at, value_bytes, itemsize)
+    values = raw.view(f"<f{itemsize}").astype(np.float64)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    rows = codecs.SparseRows(indptr, indices.astype(np.int64), values)
+    return SparseFeatures(rows, int(columns.max()))
+
+
+def _frame_spans(body: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """The data spans of all RecordIO frames as ``(starts, ends)``; None if malformed.
+
+    Frames are 4-byte aligned, so the magic words give them without a walk: they are exactly
+    the frames when each one's header points at the next. Should a record's data hold the
+    magic at an aligned offset too, the frames are walked one by one instead.
+    """
+    if len(body) % 4:
+        return None
+    words = np.frombuffer(body, dtype="<u4")
+    heads = np.flatnonzero(words == RECORDIO_MAGIC).astype(np.int64)
+    if heads.size and heads[-1] + 1 < len(words):
+        lengths = (words[heads + 1] & _LENGTH_MASK).astype(np.int64)
+        after = heads + 2 + (lengths + 3) // 4
+        whole = not (words[heads + 1] >> 29).any()
+        if whole and heads[0] == 0 and after[-1] == len(words) and (after[:-1] == heads[1:]).all():
+            return 4 * heads + 8, 4 * heads + 8 + lengths
+    try:
+        walked = np.array(list(_frames(body)), dtype=np.int64).reshape(-1, 2)
+    except _Corrupt:
+        return None
+    return walked[:, 0], walked[:, 1]
+
+
+_SparseLayout = tuple[
+    npt.NDArray[np.int64],  # where each record's packed keys start
+    npt.NDArray[np.int64],  # and how many bytes they take
+    npt.NDArray[np.int64],  # where its packed values start
+    npt.NDArray[np.int64],  # and how many bytes they take
+    npt.NDArray[np.int64],  # its shape: the column count
+    int,  # the size of one value: 4 (Float32Tensor) or 8 (Float64Tensor)
+]
+_VALUES_ENTRY_KEY = np.frombuffer(b"\x0a\x06" + FEATURE_KEY.encode(), dtype=np.uint8)
+_FLOAT_TENSOR_TAGS = {2 << 3 | _DELIMITED: 4, 3 << 3 | _DELIMITED: 8}
+
+
+def _sparse_layout(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> _SparseLayout | None:
+    """Where each record's keys and values are, if every record is exactly
+    ``Record{features: {"values": Value{Float32Tensor|Float64Tensor{[values], [keys], shape}}}}``
+    with one tensor type, a one-dimensional shape and nothing else; None otherwise."""
+    ok, at = _message_header(data, starts, ends, 1 << 3 | _DELIMITED)  # features entry
+    ok &= (_bytes_at(data, at, len(_VALUES_ENTRY_KEY)) == _VALUES_ENTRY_KEY).all(axis=1)
+    at += len(_VALUES_ENTRY_KEY)
+    found, at = _message_header(data, at, ends, 2 << 3 | _DELIMITED)  # its Value
+    ok &= found
+    tag = int(_bytes_at(data, at[:1])[0, 0])  # the tensor type, which every record must share
+    if not ok.all() or tag not in _FLOAT_TENSOR_TAGS:
+        return None
+    found, at = _message_header(data, at, ends, tag)  # its tensor
+    ok &= found
+    values_at, value_bytes, at = _optional_field(data, at, ends, 1 << 3 | _DELIMITED)
+    keys_at, key_bytes, at = _optional_field(data, at, ends, 2 << 3 | _DELIMITED)
+    shape_at, shape_bytes, at = _optional_field(data, at, ends, 3 << 3 | _DELIMITED)
+    ok &= (shape_bytes > 0) & (at == ends)
+    if not ok.all():
+        return None
+    read = _read_varints(data, shape_at)
+    if read is None or not np.array_equal(read[1], ends):  # one dimension, nothing after
+        return None
+    columns, itemsize = read[0], _FLOAT_TENSOR_TAGS[tag]
+    # Dense if it has no keys and its values fill its shape: that is for the general parser.
+    sparse = (key_bytes > 0) | (columns * itemsize != value_bytes)
+    if not sparse.all() or (value_bytes % itemsize).any():
+        return None
+    return keys_at, key_bytes, values_at, value_bytes, columns, itemsize
+
+
+def _message_header(
+    data: npt.NDArray[np.uint8],
+    at: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    tag: int,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Whether each record has field ``tag`` at ``at`` filling it up to its end, and where that
+    field's bytes start."""
+    present = _bytes_at(data, at)[:, 0] == tag
+    read = _read_varints(data, at + 1)
+    if read is None:
+        return np.zeros(len(at), dtype=bool), at
+    length, start = read
+    return present & (start + length == ends), start
+
+
+def _optional_field(
+    data: npt.NDArray[np.uint8],
+    at: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    tag: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Where the delimited field ``tag`` at ``at`` starts in each record that has it there, how
+    many bytes it has (0 where absent), and where the next field starts."""
+    starts, sizes = at.copy(), np.zeros(len(at), dtype=np.int64)
+    present = np.flatnonzero((at < ends) & (_bytes_at(data, at)[:, 0] == tag))
+    read = _read_varints(data, at[present] + 1)
+    if read is not None:  # else: treated as absent, and the record fails its checks
+        sizes[present], starts[present] = read
+    return starts, sizes, starts + sizes
+
+
+def _read_varints(
+    data: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], most: int = 5
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """The varint at each of ``at`` and where it ends; None if one is longer than ``most``
+    bytes (a length or a shape here never is)."""
+    window = _bytes_at(data, at, most)
+    last = window < 0x80
+    if not last.any(axis=1).all():
+        return None
+    sizes = last.argmax(axis=1) + 1
+    places = np.arange(most)
+    groups = (window & 0x7F).astype(np.int64) << (7 * places)
+    return np.where(places < sizes[:, None], groups, 0).sum(axis=1), at + sizes
+
+
+def _bytes_at(
+    data: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], count: int = 1
+) -> npt.NDArray[np.uint8]:
+    """``data[at[i] + j]`` for ``j < count``, one row per ``i``. A read past the end (of a
+    malformed record) gives the last byte instead of failing: the layout checks reject it."""
+    read: npt.NDArray[np.uint8] = data[np.minimum(at[:, None] + np.arange(count), len(data) - 1)]
+    return read
+
+
+def _concatenated_runs(
+    data: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.int64],
+    itemsize: int = 1,
+) -> npt.NDArray[np.uint8]:
+    """``data[starts[i] : starts[i] + sizes[i]]`` for every ``i``, one after the other (each
+    size a multiple of ``itemsize``)."""
+    runs = _items(data, itemsize)[_run_items(starts, sizes, itemsize)]
+    return runs.view(np.uint8)
+
+
+def _run_items(
+    starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64], itemsize: int
+) -> npt.NDArray[np.int64]:
+    """Where each item of ``itemsize`` bytes of the runs of ``sizes`` bytes at ``starts``
+    starts, run after run: one index per item rather than per byte."""
+    counts = sizes // itemsize
+    offsets = np.cumsum(counts) - counts
+    run_starts = np.repeat(starts - itemsize * offsets, counts)
+    firsts: npt.NDArray[np.int64] = run_starts + itemsize * np.arange(counts.sum())
+    return firsts
+
+
+def _items(buffer: npt.NDArray[np.uint8], itemsize: int) -> npt.NDArray[np.void]:
+    """A view of ``buffer`` as the item of ``itemsize`` bytes starting at each of its bytes
+    (opaque items, so copying one never converts it)."""
+    count = max(len(buffer) - itemsize + 1, 0)
+    return np.ndarray((count,), dtype=f"V{itemsize}", buffer=buffer, strides=(1,))
+
+
+def _decode_records(body: bytes) -> codecs.FloatMatrix | SparseFeatures:
+    """The general path: each framed record parsed on its own, then put together."""
+    return _assemble([_numbered(body, span, n) for n, span in enumerate(_frames(body), 1)])
 
 
 def _assemble(records: list[_Record]) -> codecs.FloatMatrix | SparseFeatures:
@@ -336,7 +507,8 @@ def _numbers(data: bytes, field: _Field, dtype: str) -> npt.NDArray[Any]:
     if dtype == "varint" and field.wire == _VARINT:
         return np.array([field.varint], dtype=np.uint64)
     if dtype == "varint" and field.wire == _DELIMITED:
-        return _unpack_varints(data[field.start : field.end])
+        size = field.end - field.start
+        return _unpack_varints(np.frombuffer(data, dtype=np.uint8, count=size, offset=field.start))
     width = 0 if dtype == "varint" else np.dtype(dtype).itemsize
     size = field.end - field.start
     if field.wire == _DELIMITED and width and size % width == 0:
@@ -346,21 +518,26 @@ def _numbers(data: bytes, field: _Field, dtype: str) -> npt.NDArray[Any]:
     raise _Corrupt(None, field.start, "a tensor field has the wrong wire type or length")
 
 
-def _unpack_varints(packed: bytes) -> npt.NDArray[np.uint64]:
+def _unpack_varints(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
     """Decode packed varints with numpy: each byte's 7 bits, shifted by its place, OR-ed."""
-    raw = np.frombuffer(packed, dtype=np.uint8)
     if not raw.size:
         return np.empty(0, dtype=np.uint64)
     if raw[-1] & 0x80:
         raise _Corrupt(None, None, "a packed varint field is truncated")
-    ends = np.flatnonzero(raw < 0x80)
+    last = raw < 0x80
+    if last.all():  # every value below 128: one byte each, the common case for column keys
+        return raw.astype(np.uint64)
+    ends = np.flatnonzero(last)
     starts = np.concatenate(([0], ends[:-1] + 1))
     lengths = ends - starts + 1
     if lengths.max() > 10:
         raise _Corrupt(None, None, "a varint is longer than 10 bytes")
-    place = np.arange(raw.size) - np.repeat(starts, lengths)
-    groups = (raw & 0x7F).astype(np.uint64) << (7 * place).astype(np.uint64)
-    return np.bitwise_or.reduceat(groups, starts)
+    values = np.zeros(len(starts), dtype=np.uint64)
+    for place in range(int(lengths.max())):  # a varint's byte `place` holds bits 7*place...
+        longer = lengths > place
+        groups = (raw[starts[longer] + place] & 0x7F).astype(np.uint64)
+        values[longer] |= groups << np.uint64(7 * place)
+    return values
 
 
 def _fields(data: bytes, start: int, end: int) -> Iterator[_Field]:
@@ -411,6 +588,44 @@ class _Corrupt(InvocationError):
 
 
 # --- encoding ---------------------------------------------------------------------------
+#
+# All records are written at once: their sizes first, from the sizes of their packed values
+# and keys, then each part of every record in one numpy assignment at per-record offsets.
+
+
+@dataclass(frozen=True, slots=True)
+class _Tensors:
+    """One tensor per row, to write: each row's packed values (and keys) as a run of bytes."""
+
+    field: int  # its Value field: 2 (Float32Tensor), 3 (Float64Tensor) or 7 (Int32Tensor)
+    values: npt.NDArray[np.uint8]  # every row's packed values, one row after the other
+    value_sizes: npt.NDArray[np.int64]  # bytes per row
+    keys: npt.NDArray[np.uint8]  # every row's packed keys; none when dense
+    key_sizes: npt.NDArray[np.int64]
+    shape: bytes  # the shape field, the same in every row; b"" when dense
+
+
+# The size of one packed value, which values are copied by: a little-endian float's, or 1 for
+# an Int32Tensor's varints (copied as bytes).
+_VALUE_ITEMSIZES = {2: 4, 3: 8, 7: 1}
+_ENTRY_KEY = b"\x0a\x06" + FEATURE_KEY.encode()  # a map entry's key field: "values"
+
+
+def _checked_fields(
+    values: npt.NDArray[Any], labels: npt.NDArray[Any] | None, rows: int
+) -> tuple[int, int]:
+    """The Value fields of ``values`` and of ``labels`` (0 if None); ``ValidationError`` for
+    what the SDK cannot write."""
+    field = _encoded_field(values.dtype, "matrix")
+    if labels is not None and (labels.ndim != 1 or len(labels) != rows):
+        raise ValidationError(
+            f"labels must be 1-D with one label per row ({rows}), got shape {labels.shape}"
+        )
+    label_field = _encoded_field(labels.dtype, "labels") if labels is not None else 0
+    for array, array_field in ((values, field), (labels, label_field)):
+        if array_field == 7 and array is not None and array.size and not _fits_int32(array):
+            raise ValidationError("int64 values must fit in int32 (they become an Int32Tensor)")
+    return field, label_field
 
 
 def _encoded_field(dtype: np.dtype[Any], what: str) -> int:
@@ -423,20 +638,6 @@ def _encoded_field(dtype: np.dtype[Any], what: str) -> int:
 def _fits_int32(array: npt.NDArray[Any]) -> bool:
     info = np.iinfo(np.int32)
     return bool(array.min() >= info.min and array.max() <= info.max)
-
-
-def _value_bytes(field: int, row: npt.NDArray[Any]) -> bytes:
-    """A ``Value`` holding ``row`` in its tensor ``field``; empty rows keep an empty tensor."""
-    packed = _packed_values(field, row)
-    tensor = _delimited(1, packed) if packed else b""
-    return _delimited(field, tensor)
-
-
-def _packed_values(field: int, values: npt.NDArray[Any]) -> bytes:
-    """A tensor's packed ``values``: little-endian floats, or varints for an Int32Tensor."""
-    if field == 7:
-        return b"".join(_varint_bytes(int(v) & _U64) for v in values.tolist())
-    return values.astype(values.dtype.newbyteorder("<")).tobytes()
 
 
 def _csr_parts(
@@ -460,32 +661,151 @@ def _csr_parts(
     return indptr, columns.astype(np.uint64), array[rows, columns], array.shape
 
 
-def _varint_sizes(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """How many bytes each value's varint takes (1 to 10)."""
+def _tensors(
+    field: int,
+    indptr: npt.NDArray[np.int64],
+    data: npt.NDArray[Any],
+    indices: npt.NDArray[np.uint64] | None = None,
+    columns: int = 0,
+) -> _Tensors:
+    """Row ``i`` holds ``data[indptr[i]:indptr[i + 1]]``, at those ``indices`` if sparse."""
+    data = data[indptr[0] : indptr[-1]]
+    if field == 7:  # an int32 is written as the varint of its 64-bit two's complement
+        values, value_sizes = _varint_runs(indptr, data.astype(np.int64).view(np.uint64))
+    else:
+        little_endian = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<"))
+        values = little_endian.view(np.uint8)
+        value_sizes = np.diff(indptr) * little_endian.itemsize
+    if indices is None:
+        no_keys = np.empty(0, dtype=np.uint8)
+        return _Tensors(field, values, value_sizes, no_keys, np.zeros_like(value_sizes), b"")
+    keys, key_sizes = _varint_runs(indptr, indices[indptr[0] : indptr[-1]])
+    shape = _delimited(3, _varint_bytes(columns))
+    return _Tensors(field, values, value_sizes, keys, key_sizes, shape)
+
+
+def _label_tensors(labels: npt.NDArray[Any] | None, field: int) -> _Tensors | None:
+    """One label per row, as a one-value dense tensor."""
+    if labels is None:
+        return None
+    return _tensors(field, np.arange(len(labels) + 1, dtype=np.int64), labels)
+
+
+def _varint_runs(
+    indptr: npt.NDArray[np.int64], values: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """The varints of ``values`` back to back, and how many bytes each row's take."""
+    sizes = _varint_sizes(values)
+    packed = np.empty(int(sizes.sum()), dtype=np.uint8)
+    ends = np.cumsum(sizes)
+    _put_varints(packed, ends - sizes, values)
+    ends = np.concatenate(([0], ends))
+    rows = indptr - indptr[0]
+    return packed, ends[rows[1:]] - ends[rows[:-1]]
+
+
+def _write_records(features: _Tensors, labels: _Tensors | None) -> bytes:
+    """One framed ``Record`` per row: ``features["values"]`` and ``label["values"]``."""
+    record_sizes = _entry_sizes(features)[-1]
+    if labels is not None:
+        record_sizes = record_sizes + _entry_sizes(labels)[-1]
+    frame_sizes = _HEADER.size + record_sizes + (-record_sizes % 4)
+    out = np.zeros(int(frame_sizes.sum()), dtype=np.uint8)  # the padding stays zero
+    at = np.cumsum(frame_sizes) - frame_sizes
+    at = _put_bytes(out, at, _MAGIC_BYTES)
+    at = _put_uint32(out, at, record_sizes)
+    at = _put_entry(out, at, 1, features)
+    if labels is not None:
+        _put_entry(out, at, 2, labels)
+    return out.tobytes()
+
+
+def _entry_sizes(tensors: _Tensors) -> tuple[npt.NDArray[np.int64], ...]:
+    """Per row, the sizes of: the tensor, the Value holding it, the map entry holding that
+    (key and value) and the whole entry field of the Record (its tag and length included)."""
+    tensor = _field_sizes(tensors.value_sizes) + _field_sizes(tensors.key_sizes)
+    tensor += len(tensors.shape)
+    value = 1 + _varint_sizes(tensor) + tensor
+    entry = len(_ENTRY_KEY) + 1 + _varint_sizes(value) + value
+    return tensor, value, entry, 1 + _varint_sizes(entry) + entry
+
+
+def _field_sizes(payload_sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The size of a packed field (tag, length, payload); 0 if empty, as it is not written."""
+    sizes = 1 + _varint_sizes(payload_sizes) + payload_sizes
+    return np.where(payload_sizes > 0, sizes, 0)
+
+
+def _put_entry(
+    out: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], number: int, tensors: _Tensors
+) -> npt.NDArray[np.int64]:
+    """Write Record field ``number`` {key "values", Value {tensor}} of every row at ``at``."""
+    tensor, value, entry, _ = _entry_sizes(tensors)
+    at = _put_bytes(out, at, bytes([number << 3 | _DELIMITED]))
+    at = _put_varints(out, at, entry)
+    at = _put_bytes(out, at, _ENTRY_KEY + bytes([2 << 3 | _DELIMITED]))
+    at = _put_varints(out, at, value)
+    at = _put_bytes(out, at, bytes([tensors.field << 3 | _DELIMITED]))
+    at = _put_varints(out, at, tensor)
+    itemsize = _VALUE_ITEMSIZES[tensors.field]
+    at = _put_packed(out, at, 1, tensors.values, tensors.value_sizes, itemsize=itemsize)
+    at = _put_packed(out, at, 2, tensors.keys, tensors.key_sizes, itemsize=1)
+    return _put_bytes(out, at, tensors.shape)
+
+
+def _put_packed(
+    out: npt.NDArray[np.uint8],
+    at: npt.NDArray[np.int64],
+    number: int,
+    runs: npt.NDArray[np.uint8],
+    sizes: npt.NDArray[np.int64],
+    *,
+    itemsize: int,
+) -> npt.NDArray[np.int64]:
+    """Write packed field ``number`` of the rows whose run of ``runs`` is not empty."""
+    written = sizes > 0
+    start = _put_bytes(out, at[written], bytes([number << 3 | _DELIMITED]))
+    start = _put_varints(out, start, sizes[written])
+    _items(out, itemsize)[_run_items(start, sizes[written], itemsize)] = runs.view(f"V{itemsize}")
+    return at + np.where(written, _field_sizes(sizes), 0)
+
+
+def _put_bytes(
+    out: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], data: bytes
+) -> npt.NDArray[np.int64]:
+    out[at[:, None] + np.arange(len(data))] = np.frombuffer(data, dtype=np.uint8)
+    return at + len(data)
+
+
+def _put_uint32(
+    out: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    out[at[:, None] + np.arange(4)] = values.astype("<u4").view(np.uint8).reshape(-1, 4)
+    return at + 4
+
+
+def _put_varints(
+    out: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], values: npt.NDArray[Any]
+) -> npt.NDArray[np.int64]:
+    """Write the varint of each of ``values`` (non-negative) at ``at``; where each ends."""
+    unsigned = values.astype(np.uint64)
+    sizes = _varint_sizes(unsigned)
+    for place in range(int(sizes.max(initial=0))):
+        longer = sizes > place
+        low = (unsigned[longer] >> np.uint64(7 * place)) & np.uint64(0x7F)
+        more = np.where(sizes[longer] - 1 > place, 0x80, 0)
+        out[at[longer] + place] = low.astype(np.uint8) | more.astype(np.uint8)
+    return at + sizes
+
+
+def _varint_sizes(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """How many bytes each (non-negative) value's varint takes (1 to 10)."""
     sizes = np.ones(values.shape, dtype=np.int64)
-    rest = values >> np.uint64(7)
+    rest = values.astype(np.uint64) >> np.uint64(7)
     while rest.any():
         sizes += rest > 0
         rest = rest >> np.uint64(7)
     return sizes
-
-
-def _pack_varints(values: npt.NDArray[np.uint64], sizes: npt.NDArray[np.int64]) -> bytes:
-    """The varints of ``values`` back to back (``sizes`` from :func:`_varint_sizes`)."""
-    if not values.size:
-        return b""
-    starts = np.cumsum(sizes) - sizes
-    out = np.empty(int(sizes.sum()), dtype=np.uint8)
-    for place in range(int(sizes.max())):
-        present = sizes > place
-        low = (values[present] >> np.uint64(7 * place)) & np.uint64(0x7F)
-        more = np.where(sizes[present] - 1 > place, 0x80, 0)
-        out[starts[present] + place] = low.astype(np.uint8) | more.astype(np.uint8)
-    return out.tobytes()
-
-
-def _map_entry(field: int, value: bytes) -> bytes:
-    return _delimited(field, _delimited(1, FEATURE_KEY.encode()) + _delimited(2, value))
 
 
 def _delimited(field: int, payload: bytes) -> bytes:
@@ -499,7 +819,3 @@ def _varint_bytes(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
-
-
-def _frame(data: bytes) -> bytes:
-    return _HEADER.pack(RECORDIO_MAGIC, len(data)) + data + bytes(-len(data) % 4)

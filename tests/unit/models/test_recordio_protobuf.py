@@ -215,6 +215,123 @@ def test_encode_refuses_what_the_sdk_cannot_write(
         rp.encode_dense(matrix, labels)
 
 
+# --- the vectorised sparse path falls back on anything but encode_sparse's layout ---
+
+
+def sparse_record(values: bytes, keys: bytes, columns: int, extra: bytes = b"") -> bytes:
+    """A sparse record with its packed keys given as bytes (so they can be broken)."""
+    tensor_bytes = field(1, values) + field(2, keys) + field(3, varint(columns)) + extra
+    return frame(record(2, tensor_bytes))
+
+
+# Wide, so that keys run together by a broken record would still fit the shape.
+GOOD = sparse_record(f32(1.5, -2), varint(3) + varint(200), 100_000)
+EMPTY_ROW = frame(record(2, field(3, varint(300))))
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        (sparse_record(f32(1), b"\x05\x82", 300), "record 2"),  # keys end mid-varint
+        (sparse_record(f32(1), varint(300), 300), "record 2: a key is outside its shape"),
+        (sparse_record(f32(1, 2), varint(3), 300), "record 2: 1 keys but 2 values"),
+        (sparse_record(f32(1), varint(3), 300)[:-4], "record 2"),  # truncated frame
+        (frame(record(2, tensor(f32(1, 2)))), "record 2: dense and sparse records cannot"),
+        (sparse_record(f32(1), b"\x80" * 10 + b"\x01", 300), "longer than 10 bytes"),
+        (frame(record(9, field(1, b"jpeg"))), "record 2"),
+        (b"\x00" * 8, "record 2"),  # bad magic
+    ],
+    ids=[
+        "cut-key",
+        "key-range",
+        "key-count",
+        "truncated",
+        "dense",
+        "long-varint",
+        "bytes",
+        "magic",
+    ],
+)
+def test_malformed_sparse_batches_keep_the_record_by_record_message(
+    second: bytes, expected: str
+) -> None:
+    body = GOOD + second + GOOD
+
+    assert rp._decode_uniform_sparse(body) is None
+    message = error_of(body).message
+    with pytest.raises(InvocationError) as general:
+        rp._decode_records(body)
+    assert message == general.value.message
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        frame(record(2, tensor(f32(7), keys=[4], shape=[300])) + field(3, b"uid")),
+        frame(
+            record(2, tensor(f32(7), keys=[4], shape=[300]))
+            + field(2, field(1, b"values") + field(2, field(2, tensor(f32(1)))))
+        ),
+        frame(
+            record(2, tensor(f32(7), keys=[4], shape=[300]), key=b"other")
+            + record(2, tensor(f32(8), keys=[5], shape=[300]))
+        ),
+        sparse_record(f32(7), varint(4), 300, extra=field(3, varint(2))),  # two shapes
+        frame(record(2, field(2, varint(4)) + field(1, f32(7)) + field(3, varint(300)))),
+        frame(record(3, tensor(np.array([7.0], "<f8").tobytes(), keys=[4], shape=[300]))),
+        EMPTY_ROW,
+    ],
+    ids=["uid", "label", "other-feature", "2-d-shape", "keys-first", "float64-mixed", "empty"],
+)
+def test_other_valid_sparse_layouts_decode_as_record_by_record(second: bytes) -> None:
+    body = GOOD + second + EMPTY_ROW
+
+    decoded = rp.decode_features(body)
+
+    expected = rp._decode_records(body)
+    assert isinstance(decoded, rp.SparseFeatures)
+    assert isinstance(expected, rp.SparseFeatures)
+    assert decoded.columns == expected.columns
+    assert decoded.rows.indptr.tolist() == expected.rows.indptr.tolist()
+    assert decoded.rows.indices.tolist() == expected.rows.indices.tolist()
+    assert decoded.rows.values.tolist() == expected.rows.values.tolist()
+
+
+def test_encode_sparse_style_records_take_the_vectorised_path() -> None:
+    body = GOOD + EMPTY_ROW + sparse_record(f32(4), varint(16384), 20000)
+
+    decoded = rp._decode_uniform_sparse(body)
+
+    assert decoded is not None
+    assert decoded.columns == 100_000
+    assert decoded.rows.indptr.tolist() == [0, 2, 2, 3]
+    assert decoded.rows.indices.tolist() == [3, 200, 16384]
+    assert decoded.rows.values.tolist() == [1.5, -2.0, 4.0]
+
+
+# --- encode_dense: random matrices against the protobuf library ---
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_dense_matrices_are_the_sdks_bytes(seed: int) -> None:
+    record_class = _record_message_class()
+    rng = np.random.default_rng(seed)
+    rows, columns = int(rng.integers(1, 40)), int(rng.choice([0, 1, 3, 17, 40]))
+    dtype = [np.float32, np.float64, np.int64][seed % 3]
+    if dtype is np.int64:
+        matrix = rng.integers(-(2**31), 2**31, (rows, columns))
+        matrix[0, :2] = [0, 2**31 - 1][:columns]
+    else:
+        matrix = rng.normal(size=(rows, columns)).astype(dtype)
+        edges = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38]
+        matrix.flat[: len(edges)] = edges[: matrix.size]
+    label_dtype = [None, np.float32, np.float64, np.int64][seed % 4]
+    labels = None if label_dtype is None else rng.integers(-5, 5, rows).astype(label_dtype)
+
+    assert rp.encode_dense(matrix, labels) == _sdk_encode(record_class, matrix, labels)
+
+
 # --- the reference: the real protobuf library with record.proto's schema, built at runtime ---
 
 

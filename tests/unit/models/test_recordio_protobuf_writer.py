@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from typing import Any
 
@@ -109,3 +110,142 @@ def test_what_the_sdk_cannot_write_is_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=expected):
         rp.encode_sparse(matrix, labels)
+
+
+# --- random matrices: encode_sparse's bytes, and the vectorised sparse decoder ---
+
+# float32 edge values: signed zeros, subnormals, the extremes, infinities, NaNs with payloads.
+EDGE_FLOAT32 = np.array(
+    [0.0, -0.0, 1.0, -2.5, 1e-45, -1e-40, 1.17e-38, 3.4e38, -3.4e38, np.inf, -np.inf, np.nan]
+    + [np.uint32(bits).view(np.float32) for bits in (0x7FC00123, 0xFFC00001, 0xCED7230A)],
+    dtype=np.float32,
+)
+# Column counts whose keys take 1, 2, 3 and 4 varint bytes.
+WIDTHS = [1, 5, 127, 128, 300, 16383, 16384, 20000, 2**21 + 5]
+
+
+def random_csr(seed: int) -> Any:
+    """A random CSR matrix: any row count from 1, empty rows, sometimes no entry at all."""
+    rng = np.random.default_rng(seed)
+    rows = 1 if seed % 7 == 0 else int(rng.integers(1, 120))
+    columns = WIDTHS[seed % len(WIDTHS)]
+    density = 0.0 if seed % 11 == 0 else float(rng.choice([0.02, 0.2, 0.6, 1.0]))
+    dtype = np.float32 if seed % 3 else np.float64
+    indices = [
+        np.unique(rng.integers(0, columns, int(rng.binomial(min(columns, 60), density))))
+        for _ in range(rows)
+    ]
+    counts = [len(row) for row in indices]
+    scale = 10.0 ** int(rng.integers(-3, 4))
+    values = (rng.normal(size=sum(counts)) * scale).astype(dtype)
+    edges = rng.random(len(values)) < 0.3
+    values[edges] = rng.choice(EDGE_FLOAT32, int(edges.sum())).astype(dtype)
+    if dtype is np.float64 and len(values):
+        values[0] = 5e-324  # a float64 subnormal
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    column_indices = np.concatenate([*indices, np.empty(0, dtype=np.int64)])
+    return scipy.sparse.csr_matrix((values, column_indices, indptr), shape=(rows, columns))
+
+
+def reference_sparse_bytes(csr: Any) -> bytes:
+    """write_spmatrix_to_sparse_tensor's record layout, written one record at a time."""
+    value_field = {np.dtype(np.float32): 2, np.dtype(np.float64): 3}[csr.dtype]
+    out = b""
+    for row in range(csr.shape[0]):
+        start, end = csr.indptr[row], csr.indptr[row + 1]
+        tensor = b""
+        if end > start:
+            tensor += delimited(1, csr.data[start:end].tobytes())
+            tensor += delimited(2, b"".join(varint(int(key)) for key in csr.indices[start:end]))
+        tensor += delimited(3, varint(csr.shape[1]))
+        entry = delimited(1, b"values") + delimited(2, delimited(value_field, tensor))
+        data = delimited(1, entry)
+        out += struct.pack("<II", 0xCED7230A, len(data)) + data + bytes(-len(data) % 4)
+    return out
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+def delimited(number: int, payload: bytes) -> bytes:
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def assert_same_features(actual: object, expected: object) -> None:
+    assert isinstance(actual, rp.SparseFeatures)
+    assert isinstance(expected, rp.SparseFeatures)
+    assert actual.columns == expected.columns
+    for name in ("indptr", "indices", "values"):
+        got, want = getattr(actual.rows, name), getattr(expected.rows, name)
+        assert (got.dtype, got.shape) == (want.dtype, want.shape), name
+        assert got.tobytes() == want.tobytes(), name  # bit for bit: -0.0 and NaN payloads too
+
+
+@pytest.mark.parametrize("seed", range(90))
+def test_random_matrices_encode_and_decode_fast_as_record_by_record(seed: int) -> None:
+    csr = random_csr(seed)
+
+    body = rp.encode_sparse(csr)
+
+    assert body == reference_sparse_bytes(csr)
+    fast = rp._decode_uniform_sparse(body)
+    assert fast is not None, "the vectorised path must take what encode_sparse writes"
+    assert_same_features(fast, rp._decode_records(body))
+    assert_same_features(rp.decode_features(body), fast)
+    # ...and it is the matrix written: same rows, keys and (widened) values.
+    assert fast.columns == csr.shape[1]
+    assert fast.rows.indptr.tolist() == csr.indptr.tolist()
+    assert fast.rows.indices.tolist() == csr.indices.tolist()
+    assert fast.rows.values.tobytes() == csr.data.astype(np.float64).tobytes()
+
+
+@pytest.mark.parametrize("seed", range(0, 90, 9))
+def test_random_matrices_are_the_sdks_bytes(seed: int) -> None:
+    csr = random_csr(seed)
+    labels = np.arange(csr.shape[0], dtype=np.float64) if seed % 2 else None
+
+    assert rp.encode_sparse(csr, labels) == sdk_sparse_bytes(csr, labels)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_labelled_or_int32_records_decode_record_by_record_alike(dtype: type) -> None:
+    matrix = random_sparse(30, 200, dtype, seed=5)
+    labels = np.arange(30, dtype=np.float64) if dtype is not np.int64 else None
+    body = rp.encode_sparse(scipy.sparse.csr_matrix(matrix), labels)
+
+    assert rp._decode_uniform_sparse(body) is None  # labels or varint values: not its layout
+    assert_same_features(rp.decode_features(body), rp._decode_records(body))
+
+
+def test_magic_bytes_inside_the_values_do_not_confuse_the_framing() -> None:
+    # 0xCED7230A as a float32 value, at every alignment across rows of 1..4 values.
+    magic = np.uint32(0xCED7230A).view(np.float32)
+    matrix = np.zeros((40, 9), dtype=np.float32)
+    for row in range(40):
+        matrix[row, : 1 + row % 4] = magic
+    body = rp.encode_sparse(matrix)
+
+    fast = rp._decode_uniform_sparse(body)
+
+    assert fast is not None
+    assert_same_features(fast, rp._decode_records(body))
+
+
+def test_a_zero_width_matrix_is_dense_rows_of_nothing_as_before() -> None:
+    # shape [0] and no values: the general parser calls such a record dense.
+    body = rp.encode_sparse(np.zeros((3, 0), dtype=np.float32))
+
+    assert rp._decode_uniform_sparse(body) is None
+    decoded = rp.decode_features(body)
+    assert isinstance(decoded, np.ndarray)
+    assert decoded.shape == (3, 0)
+
+
+def test_no_rows_encode_to_nothing() -> None:
+    assert rp.encode_sparse(np.zeros((0, 4), dtype=np.float32)) == b""
+    assert rp.encode_dense(np.zeros((0, 4), dtype=np.float32)) == b""
