@@ -2,13 +2,16 @@
 
 They use the SageMaker API itself (boto3 pointed at the server), plus the server's small JSON
 endpoints for progress, objects and logs. The server is ``--endpoint-url``, else
-``BATCHFORM_ENDPOINT_URL``, else ``http://127.0.0.1:8090``.
+``BATCHFORM_ENDPOINT_URL``, else ``http://127.0.0.1:8090``. Both kinds of call are signed with
+the standard AWS credential chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, profiles…),
+which a server with access keys checks.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +19,8 @@ from typing import Any
 import boto3
 import click
 import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSPreparedRequest, AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from rich.console import Console
@@ -211,11 +216,10 @@ def objects(endpoint_url: str, job_name: str, state: str | None, max_objects: in
 def _objects_page(
     endpoint_url: str, job_name: str, state: str | None, limit: int, token: str | None = None
 ) -> Any:
-    query = httpx.QueryParams(
-        {"limit": min(limit, 1000), **({"state": state} if state else {}),
-         **({"next_token": token} if token else {})}
-    )  # fmt: skip
-    return _get_json(endpoint_url, f"/batchform/jobs/{job_name}/objects?{query}")
+    query = {"limit": str(min(limit, 1000))}
+    query.update({"state": state} if state else {})
+    query.update({"next_token": token} if token else {})
+    return _get_json(endpoint_url, f"/batchform/jobs/{job_name}/objects", query)
 
 
 def _object_row(item: dict[str, Any]) -> list[str]:
@@ -268,8 +272,8 @@ def _print_logs(endpoint_url: str, job_name: str, after: int, kind: str = "trans
     an empty page says there is nothing more. Returns the ``after`` for the next lines.
     """
     while True:
-        query = f"after={after}" + ("" if kind == "transform" else f"&kind={kind}")
-        page = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/logs?{query}")
+        query = {"after": str(after), **({} if kind == "transform" else {"kind": kind})}
+        page = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/logs", query)
         if not page["entries"]:
             return after
         for entry in page["entries"]:
@@ -288,10 +292,13 @@ def stop(endpoint_url: str, job_name: str) -> None:
     click.echo(f"{job_name}: Stopping")
 
 
-def _get_json(endpoint_url: str, path: str) -> Any:
-    """GET one of the server's JSON endpoints; its errors raised as boto3 raises the API's."""
-    url = endpoint_url.rstrip("/") + path
-    response = httpx.get(url, timeout=10.0, trust_env=False)
+def _get_json(endpoint_url: str, path: str, query: Mapping[str, str] | None = None) -> Any:
+    """GET one of the server's JSON endpoints, signed; its errors raised as boto3 raises the
+    API's."""
+    request = _signed_get(endpoint_url.rstrip("/") + path, query or {})
+    url = request.url  # with the query, as sent
+    headers = dict(request.headers.items())
+    response = httpx.get(url, headers=headers, timeout=10.0, trust_env=False)
     try:
         body = response.json()
     except ValueError as exc:  # e.g. an HTML 404 page: the URL is not a batchform server
@@ -305,6 +312,19 @@ def _get_json(endpoint_url: str, path: str) -> Any:
             path,
         )
     return body
+
+
+def _signed_get(url: str, query: Mapping[str, str]) -> AWSPreparedRequest:
+    """A GET of ``url?query`` signed as boto3 signs a SageMaker call (SigV4 with the credential
+    chain's key, for the ``sagemaker`` service), ready to send. Unsigned when the chain has no
+    credentials: a server with access keys then says the token is missing, which is the truth."""
+    request = AWSRequest(method="GET", url=url, params=dict(query))
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is not None:
+        region = session.region_name or "us-east-1"
+        SigV4Auth(credentials, "sagemaker", region).add_auth(request)
+    return request.prepare()
 
 
 def _show_progress(console: Console, progress: dict[str, Any]) -> None:

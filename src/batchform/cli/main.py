@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transform": ("batchform.cli.transform", "transform"),
     "serve-model": ("batchform.cli.serve_model", "serve_model"),
     "images": ("batchform.cli.images", "images"),
+    "keys": ("batchform.cli.keys", "keys"),
     "server": ("batchform.cli.server", "server"),
     "jobs": ("batchform.cli.client", "jobs"),
     "describe": ("batchform.cli.client", "describe"),

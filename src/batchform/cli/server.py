@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import logging
 import os
 import socket
@@ -13,6 +14,9 @@ import click
 import uvicorn
 
 from batchform.api.app import build_app
+from batchform.api.auth import Guard
+from batchform.auth.keyring import Keyring
+from batchform.auth.keys import ACCESS_KEYS_ENV, keys_from_environment
 from batchform.cli.common import reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
@@ -38,14 +42,36 @@ from batchform.runner.executor import warm_up
     show_default="number of cores",
     help="Jobs run at once; the others wait, still InProgress.",
 )
-def server(host: str, port: int, home: str | None, database_url: str | None, max_jobs: int) -> None:
-    """Serve SageMaker's API (point boto3's endpoint_url here) and run the jobs it creates."""
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Listen on a non-loopback address without access keys: anyone who reaches it can "
+    "run jobs (and code in model data) as this user.",
+)
+def server(
+    *,  # (click passes options by name)
+    host: str,
+    port: int,
+    home: str | None,
+    database_url: str | None,
+    max_jobs: int,
+    insecure_no_auth: bool,
+) -> None:
+    """Serve SageMaker's API (point boto3's endpoint_url here) and run the jobs it creates.
+
+    Once access keys exist (batchform keys create, or BATCHFORM_ACCESS_KEYS), every call must
+    be signed with one (AWS Signature Version 4) and allowed by its permissions.
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with reported_errors():
         settings = Settings.load(home)
         home_lock = _lock_home(settings.home)
+        keyring = Keyring.loaded(
+            settings.keys_path, keys_from_environment(os.environ.get(ACCESS_KEYS_ENV))
+        )
+        auth = _auth_line(host, keyring, insecure_no_auth)
         store = JobStore.for_settings(settings, database_url)
         store.create_schema()
     # One server per home (the lock), so a stable owner id is safe: a server restarted after
@@ -54,13 +80,13 @@ def server(host: str, port: int, home: str | None, database_url: str | None, max
     taken_back = store.release_owned(owner)
     scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs)
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
-    app = build_app(service, ready=lambda: True)
+    app = build_app(service, ready=lambda: True, guard=Guard(keyring))
     warm_up()
     scheduler.start()
     click.echo(
         f"batchform server on http://{host}:{port} (home {settings.home}, max {max_jobs} jobs"
         + (f", resuming {taken_back} jobs" if taken_back else "")
-        + ")",
+        + f"); {auth}",
         err=True,
     )
     try:
@@ -69,6 +95,33 @@ def server(host: str, port: int, home: str | None, database_url: str | None, max
         scheduler.stop()
         store.close()
         home_lock.close()
+
+
+def _auth_line(host: str, keyring: Keyring, insecure_no_auth: bool) -> str:
+    """How calls are checked, said in a few words; refuses an open server beyond loopback."""
+    count = len(keyring.keys())
+    if count:
+        return f"auth on: {count} access key{'s' if count > 1 else ''}, SigV4 signatures checked"
+    if not _is_loopback(host) and not insecure_no_auth:
+        raise ValidationError(
+            f"refusing to listen on {host} without access keys: anyone who can reach it could "
+            "run jobs and code as this user; create a key (batchform keys create, or "
+            f"{ACCESS_KEYS_ENV}) or pass --insecure-no-auth"
+        )
+    if insecure_no_auth and not _is_loopback(host):
+        return "auth OFF (--insecure-no-auth): every caller is let in"
+    return "auth off: no access keys (batchform keys create turns it on)"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` only takes connections from this machine (a name other than
+    ``localhost`` is not trusted to resolve to loopback)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _lock_home(home: Path) -> TextIO:
