@@ -207,17 +207,14 @@ def _report(
             f"The objective {ctx.objective} is undefined on the backtests (every value scored "
             "is zero, or no series has a non-constant history); choose another objective."
         )
-    model = ForecastModel(
-        series=data.loaded.config,
-        horizon=ctx.spec.horizon,
-        quantiles=ctx.spec.quantiles,
-        members=members,
-        season_length=settings.season_length,
-        nonnegative=settings.nonnegative,
-        details={"candidate": name, "job": ctx.spec.job_name},
-    )
     finished = _publish(
-        ctx, name, model=model, backtest=backtest, scores=scores, metrics=metrics, created=created
+        ctx,
+        name,
+        model=_model(ctx, name, members),
+        backtest=backtest,
+        scores=scores,
+        metrics=metrics,
+        created=created,
     )
     record = candidate_record(ctx.spec, ctx.objective, finished)
     ctx.log(
@@ -229,6 +226,20 @@ def _report(
         CandidateDone(
             name, record, algorithm, training_s, metrics[ctx.objective], _settings(ctx, members)
         )
+    )
+
+
+def _model(ctx: Context, name: str, members: tuple[Member, ...]) -> ForecastModel:
+    """The document inference reads: the data's preparation and the candidate's models."""
+    settings = ctx.data.settings
+    return ForecastModel(
+        series=ctx.data.loaded.config,
+        horizon=ctx.spec.horizon,
+        quantiles=ctx.spec.quantiles,
+        members=members,
+        season_length=settings.season_length,
+        nonnegative=settings.nonnegative,
+        details={"candidate": name, "job": ctx.spec.job_name},
     )
 
 

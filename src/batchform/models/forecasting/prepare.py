@@ -114,26 +114,17 @@ def prepare(
 
     ``min_values``: the fewest target values a series may have.
     """
-    frame = frame.reset_index(drop=True)
+    frame = _checked(frame, config, source)
     freq = parse_frequency(config.frequency)
-    parsing.check_columns(frame, _roles(config), source)
-    if frame.empty:
-        raise ValidationError(f"{source} has no rows.")
-    parsing.check_item_ids(frame, config.item_id, source)
     rows, anchor = _rows(frame, config, freq, source)
-    with_target = rows.y.notna().to_numpy()
-    if not with_target.any():
-        raise ValidationError(f"{source} has no values in the target column {config.target!r}.")
-    first = int(rows.step.to_numpy()[with_target].min())
-    end = int(rows.step.to_numpy()[with_target].max())
-    grouped = _combined(rows, config, frame, source)
+    first, end = _target_span(rows, config, source)
     holidays = None
     if config.holiday_country:
         holidays = holiday_indicator(config.holiday_country, anchor, freq, first, end + horizon)
     builder = _Builder(
         config,
         frame,
-        grouped=grouped,
+        grouped=_combined(rows, config, frame, source),
         first=first,
         horizon=horizon,
         holidays=holidays,
@@ -141,6 +132,7 @@ def prepare(
         source=source,
     )
     regressors = (*config.covariates, *((HOLIDAY_REGRESSOR,) if holidays is not None else ()))
+    steps = np.arange(first, end + horizon + 1, dtype=np.int64)
     return SeriesSet(
         series=builder.build(),
         anchor=anchor,
@@ -150,11 +142,27 @@ def prepare(
         horizon=horizon,
         regressors=regressors,
         timestamp_format=label_format(freq, frame[config.timestamp]),
-        times=np.asarray(
-            step_labels(anchor, freq, np.arange(first, end + horizon + 1, dtype=np.int64)).asi8,
-            dtype=np.int64,
-        ),
+        times=np.asarray(step_labels(anchor, freq, steps).asi8, dtype=np.int64),
     )
+
+
+def _checked(frame: pd.DataFrame, config: SeriesConfig, source: str) -> pd.DataFrame:
+    """``frame`` numbered from 0, once it has every column, some rows and every item id."""
+    frame = frame.reset_index(drop=True)
+    parsing.check_columns(frame, _roles(config), source)
+    if frame.empty:
+        raise ValidationError(f"{source} has no rows.")
+    parsing.check_item_ids(frame, config.item_id, source)
+    return frame
+
+
+def _target_span(rows: pd.DataFrame, config: SeriesConfig, source: str) -> tuple[int, int]:
+    """The grid steps of the first and the last target value of any series."""
+    with_target = rows.y.notna().to_numpy()
+    if not with_target.any():
+        raise ValidationError(f"{source} has no values in the target column {config.target!r}.")
+    steps = rows.step.to_numpy()[with_target]
+    return int(steps.min()), int(steps.max())
 
 
 def _roles(config: SeriesConfig) -> list[tuple[str, str]]:
