@@ -140,7 +140,7 @@ def parse_numeric_columns(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Strings → float64; ``""``, unparsable and non-finite values → NaN."""
     table = _as_2d(values)
     out = np.empty(table.shape, dtype=np.float64)
-    for j, column in enumerate(table.T):
+    for j, column in enumerate(_columns(table)):
         out[:, j] = _numeric_column(column)
     out[~np.isfinite(out)] = np.nan
     return out
@@ -150,7 +150,7 @@ def clean_categorical_columns(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """Strings, stripped; missing → :data:`MISSING_CATEGORY`."""
     table = _as_2d(values)
     out = np.empty(table.shape, dtype=object)
-    for j, column in enumerate(table.T):
+    for j, column in enumerate(_columns(table)):
         texts, codes = _distinct_texts(column.tolist())
         out[:, j] = np.array([text or MISSING_CATEGORY for text in texts], dtype=object)[codes]
     return out
@@ -159,7 +159,7 @@ def clean_categorical_columns(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
 def text_documents(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """One text column → 1-D documents; one without any word becomes :data:`NO_TEXT_TOKEN`."""
     column = _as_2d(values)[:, 0]
-    texts = ["" if value is None else str(value) for value in column.tolist()]
+    texts = ["" if value is None else str(value) for value in list(column)]  # rows if 3-D
     out = np.empty(column.shape[0], dtype=object)
     out[:] = [text if _WORD.search(text) else NO_TEXT_TOKEN for text in texts]
     return out
@@ -170,7 +170,7 @@ def datetime_parts(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     table = _as_2d(values)
     width = len(DATETIME_PARTS)
     out = np.full((table.shape[0], table.shape[1] * width), np.nan, dtype=np.float64)
-    for j, column in enumerate(table.T):
+    for j, column in enumerate(_columns(table)):
         texts, codes = _distinct_texts(column.tolist())
         out[:, j * width : (j + 1) * width] = _datetime_table(texts)[codes]
     return out
@@ -179,6 +179,13 @@ def datetime_parts(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
 def _as_2d(values: Any) -> npt.NDArray[Any]:
     table = np.asarray(values, dtype=object)
     return table.reshape(-1, 1) if table.ndim == 1 else table
+
+
+def _columns(table: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The columns of a 2-D table; ``ValueError`` otherwise, as the per-value loops gave."""
+    if table.ndim != 2:
+        raise ValueError(f"Expected 1-D or 2-D values, got {table.ndim} dimension(s).")
+    return table.T
 
 
 # The types whose float(value) is float(str(value).strip()) whenever float(value) succeeds:

@@ -314,9 +314,11 @@ def test_each_edge_value_gives_what_the_per_element_definition_gives(
 
 @pytest.mark.parametrize(("function", "oracle"), COLUMN_FUNCTIONS, ids=FUNCTION_IDS)
 @pytest.mark.parametrize(
-    "shape", [(len(EDGE_VALUES),), (len(EDGE_VALUES), 1), (0,), (0, 3), (4, 0)], ids=str
+    "shape",
+    [(len(EDGE_VALUES),), (len(EDGE_VALUES), 1), (0,), (0, 3), (4, 0), (), (2, 3, 2)],
+    ids=str,
 )
-def test_whole_columns_of_edge_values_1d_2d_and_empty(
+def test_whole_columns_of_edge_values_1d_2d_empty_and_other_dimensions(
     function: Any, oracle: Any, shape: tuple[int, ...]
 ) -> None:
     values = EDGE_VALUES[: math.prod(shape)]
