@@ -13,8 +13,19 @@ from typing import Any, Protocol
 
 from batchform.api.render import timestamp
 from batchform.api.validation import validate_request
-from batchform.jobs.automl_requests import CREATED_WITH_V1, CREATED_WITH_V2, tabular_config
+from batchform.jobs.automl_requests import (
+    CREATED_WITH_V1,
+    CREATED_WITH_V2,
+    is_forecasting,
+    tabular_config,
+)
 from batchform.jobs.automl_service import AutoMLService, canonical_of
+from batchform.jobs.forecast_requests import (
+    PROBLEM_TYPE_NAME,
+    TIME_SERIES,
+    described_config,
+    forecast_config,
+)
 from batchform.jobs.records import JobRecord, JobStatus
 from batchform.jobs.service import parse_timestamp
 
@@ -99,10 +110,8 @@ def delete_tags(service: HasAutoML, body: Body) -> Body:
 def describe_v2(record: JobRecord, best: dict[str, Any] | None) -> Body:
     """DescribeAutoMLJobV2's output, for a job created with either operation."""
     canonical = canonical_of(record)
-    tabular = copy.deepcopy(tabular_config(canonical))
     resolved = record.result or {}
-    if resolved.get("CompletionCriteria"):
-        tabular["CompletionCriteria"] = resolved["CompletionCriteria"]
+    forecasting = is_forecasting(canonical)
     body: Body = {
         "AutoMLJobName": record.name,
         "AutoMLJobArn": record.arn,
@@ -113,24 +122,43 @@ def describe_v2(record: JobRecord, best: dict[str, Any] | None) -> Body:
         "RoleArn": canonical["RoleArn"],
     }
     body.update(_objective(canonical, resolved))
-    body["AutoMLProblemTypeConfig"] = {"TabularJobConfig": tabular}
-    body["AutoMLProblemTypeConfigName"] = "Tabular"
+    body.update(_problem_type_config(canonical, resolved.get("CompletionCriteria")))
     if best is not None:  # V2 also names the containers by processing unit
         best = {**best, "InferenceContainerDefinitions": {"CPU": best["InferenceContainers"]}}
     body.update(_status_and_times(record, best))
-    body["DataSplitConfig"] = canonical.get("DataSplitConfig") or DEFAULT_DATA_SPLIT
+    if not forecasting:  # the service refuses DataSplitConfig for forecasting
+        body["DataSplitConfig"] = canonical.get("DataSplitConfig") or DEFAULT_DATA_SPLIT
     for key in ("SecurityConfig", "ModelDeployConfig"):
         if canonical.get(key) is not None:
             body[key] = canonical[key]
     if resolved:
-        body["ResolvedAttributes"] = {
+        attributes: Body = {
             "AutoMLJobObjective": {"MetricName": resolved["Objective"]},
             "CompletionCriteria": resolved["CompletionCriteria"],
-            "AutoMLProblemTypeResolvedAttributes": {
-                "TabularResolvedAttributes": {"ProblemType": resolved["ProblemType"]}
-            },
         }
+        if not forecasting:  # the union has no member for forecasting
+            attributes["AutoMLProblemTypeResolvedAttributes"] = {
+                "TabularResolvedAttributes": {"ProblemType": resolved["ProblemType"]}
+            }
+        body["ResolvedAttributes"] = attributes
     return body
+
+
+def _problem_type_config(canonical: Body, criteria: Body | None) -> Body:
+    """``AutoMLProblemTypeConfig`` as sent, with the service's defaults, and its name."""
+    if is_forecasting(canonical):
+        shown = described_config(forecast_config(canonical), criteria)
+        return {
+            "AutoMLProblemTypeConfig": {TIME_SERIES: shown},
+            "AutoMLProblemTypeConfigName": PROBLEM_TYPE_NAME,
+        }
+    tabular = copy.deepcopy(tabular_config(canonical))
+    if criteria:
+        tabular["CompletionCriteria"] = criteria
+    return {
+        "AutoMLProblemTypeConfig": {"TabularJobConfig": tabular},
+        "AutoMLProblemTypeConfigName": "Tabular",
+    }
 
 
 def describe_v1(record: JobRecord, best: dict[str, Any] | None) -> Body:

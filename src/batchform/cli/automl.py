@@ -104,9 +104,12 @@ def _view(client: Any, job_name: str) -> tuple[Group, bool]:
     lines = [Text.assemble((job_name, "bold"), f"  {status} ({job['AutoMLJobSecondaryStatus']})")]
     resolved = job.get("ResolvedAttributes") or {}
     if resolved:
-        problem = resolved["AutoMLProblemTypeResolvedAttributes"]["TabularResolvedAttributes"]
+        tabular = resolved.get("AutoMLProblemTypeResolvedAttributes", {}).get(
+            "TabularResolvedAttributes", {}
+        )
+        problem = tabular.get("ProblemType") or job.get("AutoMLProblemTypeConfigName")
         objective = resolved["AutoMLJobObjective"]["MetricName"]
-        lines.append(Text(f"problem {problem['ProblemType']}  objective {objective}"))
+        lines.append(Text(f"problem {problem}  objective {objective}"))
     best = job.get("BestCandidate")
     if best:
         metric = best["FinalAutoMLJobObjectiveMetric"]

@@ -18,8 +18,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from batchform.errors import BatchformError, LeaseLostError
-from batchform.jobs.automl_requests import algorithms, completion_criteria, tabular_config
+from batchform.jobs.automl_requests import (
+    algorithms,
+    completion_criteria,
+    is_forecasting,
+    problem_config,
+    tabular_config,
+)
 from batchform.jobs.automl_service import canonical_of
+from batchform.jobs.forecast_requests import forecast_spec
 from batchform.jobs.records import JobKind, JobRecord, JobStatus, Lease
 from batchform.jobs.store import JobStore
 from batchform.jobs.watcher import JobWatcher
@@ -27,7 +34,7 @@ from batchform.runner.result import truncate
 
 if TYPE_CHECKING:
     from batchform.automl.events import AutoMLEvent
-    from batchform.automl.spec import TabularSpec
+    from batchform.automl.spec import AutoMLSpec, TabularSpec
     from batchform.jobs.execution import JobControl
 
 logger = logging.getLogger(__name__)
@@ -42,7 +49,7 @@ def execute_automl(store: JobStore, record: JobRecord, lease: Lease, control: Jo
 
     store.start_run(lease, now=_now(), planned=None)
     try:
-        spec = tabular_spec(record)
+        spec = training_spec(record)
     except BatchformError as exc:
         end(store, lease, JobStatus.FAILED, "Failed", truncate(f"ClientError: {exc.message}"))
         return
@@ -64,17 +71,42 @@ def execute_automl(store: JobStore, record: JobRecord, lease: Lease, control: Jo
     _conclude(store, lease, recorder, failure, cancelled=control.cancel.cancelled)
 
 
-def tabular_spec(record: JobRecord) -> TabularSpec:
+def training_spec(record: JobRecord) -> AutoMLSpec:
     """The training's spec of a stored AutoML job (rebuilt from its request, as at creation)."""
-    from batchform.automl.spec import Channel, TabularSpec
+    from batchform.automl.spec import Channel
 
     canonical = canonical_of(record)
+    _, _, _, region, account, _ = record.arn.split(":", 5)
+    channels = tuple(_channel(Channel, c) for c in canonical["AutoMLJobInputDataConfig"])
+    if is_forecasting(canonical):
+        limit = (problem_config(canonical).get("CompletionCriteria") or {}).get(
+            "MaxAutoMLJobRuntimeInSeconds"
+        )
+        return forecast_spec(
+            canonical,
+            job_name=record.name,
+            channels=channels,
+            max_job_runtime_s=_remaining_runtime(record, limit),
+            region=region,
+            account=account,
+        )
+    return tabular_spec(record, canonical, channels, region, account)
+
+
+def tabular_spec(
+    record: JobRecord,
+    canonical: dict[str, Any],
+    channels: tuple[Any, ...],
+    region: str,
+    account: str,
+) -> TabularSpec:
+    from batchform.automl.spec import TabularSpec
+
     config = tabular_config(canonical)
     criteria = config.get("CompletionCriteria") or {}
-    _, _, _, region, account, _ = record.arn.split(":", 5)
     return TabularSpec(
         job_name=record.name,
-        channels=tuple(_channel(Channel, c) for c in canonical["AutoMLJobInputDataConfig"]),
+        channels=channels,
         target=config["TargetAttributeName"],
         output_path=canonical["OutputDataConfig"]["S3OutputPath"],
         problem_type=config.get("ProblemType"),

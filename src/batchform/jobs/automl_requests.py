@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchform.errors import ValidationError
+from batchform.jobs.forecast_requests import TIME_SERIES, check_forecast
 
 TABULAR = "TabularJobConfig"
-TIME_SERIES = "TimeSeriesForecastingJobConfig"
 CREATED_WITH_V1 = "CreateAutoMLJob"
 CREATED_WITH_V2 = "CreateAutoMLJobV2"
 CSV_WITH_HEADER = "text/csv;header=present"
@@ -82,6 +82,17 @@ def tabular_config(canonical: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def is_forecasting(canonical: dict[str, Any]) -> bool:
+    return canonical["AutoMLProblemTypeConfig"].get(TIME_SERIES) is not None
+
+
+def problem_config(canonical: dict[str, Any]) -> dict[str, Any]:
+    """The job's one problem config (TabularJobConfig or TimeSeriesForecastingJobConfig)."""
+    name = TIME_SERIES if is_forecasting(canonical) else TABULAR
+    config: dict[str, Any] = canonical["AutoMLProblemTypeConfig"][name]
+    return config
+
+
 @dataclass(frozen=True, slots=True)
 class Criteria:
     """``CompletionCriteria`` with the defaults filled in."""
@@ -99,8 +110,14 @@ class Criteria:
 
 
 def completion_criteria(canonical: dict[str, Any], mode: str) -> Criteria:
-    """The job's completion criteria; MaxCandidates' default depends on the resolved mode."""
-    given = tabular_config(canonical).get("CompletionCriteria") or {}
+    """The job's completion criteria; MaxCandidates' default depends on the resolved mode.
+
+    A forecasting job trains every model it offers and their ensemble; its MaxCandidates can
+    only be 1, as in the service.
+    """
+    given = problem_config(canonical).get("CompletionCriteria") or {}
+    if is_forecasting(canonical):
+        given = {"MaxCandidates": 1, **given}
     return Criteria(
         max_candidates=given.get("MaxCandidates") or DEFAULT_MAX_CANDIDATES.get(mode, 10),
         max_runtime_per_training_s=given.get("MaxRuntimePerTrainingJobInSeconds")
@@ -161,14 +178,13 @@ def _check(canonical: dict[str, Any]) -> None:
     problem = canonical["AutoMLProblemTypeConfig"]
     given = [name for name, value in problem.items() if value is not None]
     if given == [TIME_SERIES]:
-        raise ValidationError(
-            "AutoMLProblemTypeConfig.TimeSeriesForecastingJobConfig: time-series forecasting "
-            "is not available in this batchform release; TabularJobConfig is"
-        )
+        check_forecast(canonical)
+        return
     if given != [TABULAR]:
         raise ValidationError(
             f"AutoMLProblemTypeConfig: {', '.join(given) or 'nothing'} given; this batchform "
-            "installation trains TabularJobConfig problems (one problem type per job)"
+            "installation trains TabularJobConfig and TimeSeriesForecastingJobConfig problems "
+            "(one problem type per job)"
         )
     config = tabular_config(canonical)
     _check_objective(canonical, config)

@@ -82,9 +82,10 @@ class ForecastRuntime:
         if not body.strip():
             raise codecs.invocation_error(400, "The request body is empty.")
         try:
-            frame = table.read_table(body, _checked_header(body, model))
-            if frame.empty:
+            header = _checked_header(body, model)
+            if not table.has_records(body):
                 raise ValidationError(f"The request has a header but no rows. {_WHOLE_FILES}")
+            frame = table.read_table(body, header)
             series_set = prepare(frame, model.series, horizon=model.horizon, source="The request")
         except ValidationError as exc:
             raise codecs.invocation_error(400, exc.message) from None

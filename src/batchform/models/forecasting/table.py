@@ -32,6 +32,11 @@ def header_of(body: bytes) -> list[str]:
     return next(csv.reader([text]), [])
 
 
+def has_records(body: bytes) -> bool:
+    """Whether anything but blank lines follows the header line."""
+    return bool(body.partition(b"\n")[2].strip())
+
+
 def read_table(body: bytes, header: Sequence[str]) -> pd.DataFrame:
     """Every record of ``body`` (which starts with ``header``) as strings, "" when empty."""
     try:

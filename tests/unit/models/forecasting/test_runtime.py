@@ -105,9 +105,11 @@ def test_a_body_without_the_header_says_to_send_whole_files(runtime: ForecastRun
     assert "SplitType None" in message and "MaxPayloadInMB 0" in message
 
 
-def test_a_header_alone_says_to_send_whole_files(runtime: ForecastRuntime) -> None:
+@pytest.mark.parametrize("ending", [b"\n", b"", b"\r\n", b"\n\n"])
+def test_a_header_alone_says_to_send_whole_files(runtime: ForecastRuntime, ending: bytes) -> None:
+    """What SplitType Line with SingleRecord sends first: the header line, maybe unterminated."""
     with pytest.raises(InvocationError) as caught:
-        runtime.invoke(b"item,store,day,price,category,sales\n", "text/csv", None)
+        runtime.invoke(b"item,store,day,price,category,sales" + ending, "text/csv", None)
     assert caught.value.status == 400
     assert "header but no rows" in caught.value.body.decode()
     assert "SplitType None" in caught.value.body.decode()
