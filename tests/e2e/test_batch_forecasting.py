@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.e2e.conftest import Server
@@ -168,6 +169,12 @@ def test_boto3_trains_forecasters_and_the_best_candidate_forecasts_in_batch(
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     body = s3.get_object(Bucket=BUCKET, Key="forecast/demand.csv.out")["Body"].read()
     check_forecast(body, ["p10", "p50", "p90"])
+    logs = boto3.client("logs", endpoint_url=server.url, region_name="us-east-1")
+    events = logs.filter_log_events(
+        logGroupName="/aws/sagemaker/TransformJobs", logStreamNamePrefix="demand-forecast"
+    )["events"]
+    total = len(SERIES) + 1
+    assert f"Forecast {total} of {total} series" in [event["message"] for event in events]
 
 
 def test_the_guides_aws_cli_steps(server: Server, s3: Any, data: None, tmp_path: Path) -> None:

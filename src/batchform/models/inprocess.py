@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from batchform.errors import ModelUnreachableError
 from batchform.models.base import Answer, ExecutionParameters
-from batchform.models.runtimes import Runtime, invoke_runtime
+from batchform.models.runtimes import LoggingRuntime, Runtime, invoke_runtime
+from batchform.models.user_images import LogCallback
 
 
 class InProcessModel:
@@ -17,10 +19,12 @@ class InProcessModel:
     XGBoost work). Answers are byte-identical to the same runtime served over HTTP.
     """
 
-    def __init__(self, runtime: Runtime, *, name: str) -> None:
+    def __init__(self, runtime: Runtime, *, name: str, on_log: LogCallback | None = None) -> None:
         self._runtime = runtime
         self._name = name
         self._closed = False
+        if on_log is not None and isinstance(runtime, LoggingRuntime):
+            runtime.set_log_sink(_sink_on_this_loop(on_log, name))
 
     @property
     def name(self) -> str:
@@ -59,3 +63,13 @@ class InProcessModel:
     def _check_open(self) -> None:
         if self._closed:
             raise ModelUnreachableError(f"model {self._name} is closed")
+
+
+def _sink_on_this_loop(on_log: LogCallback, name: str) -> Callable[[str], None]:
+    """``on_log(name, line)``, called on the running event loop whatever thread writes."""
+    loop = asyncio.get_running_loop()
+
+    def sink(text: str) -> None:
+        loop.call_soon_threadsafe(on_log, name, text)
+
+    return sink

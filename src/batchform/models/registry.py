@@ -221,7 +221,7 @@ async def _open_container(
     runtime = await asyncio.to_thread(
         _load_runtime, runtime_name, container, model_dir, setting.environment
     )
-    return InProcessModel(runtime, name=setting.name)
+    return InProcessModel(runtime, name=setting.name, on_log=setting.on_log)
 
 
 def _load_runtime(

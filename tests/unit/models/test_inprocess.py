@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -97,3 +97,40 @@ def test_closed_model_is_unreachable() -> None:
 
     with pytest.raises(ModelUnreachableError, match="model echo is closed"):
         asyncio.run(model.invoke(b"x", content_type=None, accept=None))
+
+
+class ChattyRuntime(EchoRuntime):
+    """Writes a line to its log sink from the invoking (worker) thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sink: Callable[[str], None] | None = None
+
+    def set_log_sink(self, sink: Callable[[str], None]) -> None:
+        self.sink = sink
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
+        assert self.sink is not None
+        self.sink(f"working on {body.decode()}")
+        return super().invoke(body, content_type, accept)
+
+
+def test_a_runtimes_log_lines_reach_on_log_on_the_event_loop_thread() -> None:
+    lines: list[tuple[str, str, int]] = []
+
+    async def main() -> None:
+        def on_log(container: str, text: str) -> None:
+            lines.append((container, text, threading.get_ident()))
+
+        model = InProcessModel(ChattyRuntime(), name="forecaster", on_log=on_log)
+        await model.invoke(b"7", content_type=None, accept=None)
+        await asyncio.sleep(0)  # the line was scheduled on this loop by the worker thread
+        assert lines == [("forecaster", "working on 7", threading.get_ident())]
+
+    asyncio.run(main())
+
+
+def test_without_on_log_a_logging_runtime_gets_no_sink() -> None:
+    runtime = ChattyRuntime()
+    InProcessModel(runtime, name="quiet")
+    assert runtime.sink is None

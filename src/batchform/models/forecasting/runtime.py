@@ -38,6 +38,7 @@ from batchform.models.forecasting.combine import quantile_fraction
 from batchform.models.forecasting.forecasters import ForecastTask, Result, Settings, forecast_task
 from batchform.models.forecasting.prepare import SeriesSet, prepare
 from batchform.models.forecasting.workers import Workers, jobs_for
+from batchform.models.runtimes import LogSink
 
 PROGRESS_INTERVAL_S = 5.0
 _WHOLE_FILES = (
@@ -57,6 +58,11 @@ class ForecastRuntime:
         # kept between requests: each pool process takes seconds to import statsforecast
         self._pool: Workers[ForecastTask, Result] | None = None
         self._pool_lock = threading.Lock()
+        self._sink: LogSink | None = None
+
+    def set_log_sink(self, sink: LogSink) -> None:
+        """Where progress lines go besides this module's logger (the job's log)."""
+        self._sink = sink
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Read ``forecast-model.json``; ModelLoadError names what is wrong."""
@@ -111,10 +117,13 @@ class ForecastRuntime:
             ForecastTask(model.members, series_set.model_input(s), settings)
             for s in series_set.series
         ]
-        results = self._workers(len(tasks)).map(tasks, progress=_Progress())
+        results = self._workers(len(tasks)).map(tasks, progress=_Progress(self._sink))
         fallbacks = sum(1 for r in results if r.fallback)
         if fallbacks:
-            _log.info("NPTS stood in for a model on %d of %d series", fallbacks, len(results))
+            line = f"NPTS stood in for a model on {fallbacks} of {len(results)} series"
+            _log.info(line)
+            if self._sink is not None:
+                self._sink(line)
         return results
 
     def _workers(self, series: int) -> Workers[ForecastTask, Result]:
@@ -138,14 +147,17 @@ class ForecastRuntime:
 class _Progress:
     """Logs ``series done / total`` every :data:`PROGRESS_INTERVAL_S` and at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: LogSink | None) -> None:
         self._next = time.monotonic() + PROGRESS_INTERVAL_S
+        self._sink = sink
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if done == total or now >= self._next:
             self._next = now + PROGRESS_INTERVAL_S
             _log.info("Forecast %d of %d series", done, total)
+            if self._sink is not None:
+                self._sink(f"Forecast {done} of {total} series")
 
 
 def _check_types(content_type: str | None, accept: str | None) -> None:

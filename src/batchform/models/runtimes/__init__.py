@@ -55,6 +55,20 @@ class DecodedRuntime(Runtime, Protocol):
         ...
 
 
+LogSink = Callable[[str], None]
+
+
+@runtime_checkable
+class LoggingRuntime(Runtime, Protocol):
+    """A runtime with lines for the job's log (progress of long requests, for instance).
+
+    In a transform job the sink writes to the instance's log stream named after the
+    container, as a started container's output does; it may be called from any thread.
+    """
+
+    def set_log_sink(self, sink: LogSink) -> None: ...
+
+
 RuntimeFactory = Callable[[], Runtime]
 
 
