@@ -17,9 +17,32 @@ meets them, with ``raise OurError(...) from exc``, so only these classes travel 
     ├── RecordError                    input or output data of one object cannot be processed
     ├── LeaseLostError                 a running job was claimed by another owner: stop writing
     └── InternalError                  a bug of ours; reported as "internal error" with a traceback
+
+Error texts may quote what a library said, and that can hold a credential; :func:`redact` takes
+them out before a text is stored as a FailureReason or a job's log line.
 """
 
 from __future__ import annotations
+
+import re
+
+REDACTED = "<redacted>"
+# Values that hold several parts, to the end of the line or quote: an Authorization header (a
+# SigV4 Credential, SignedHeaders and Signature) and BATCHFORM_ACCESS_KEYS (id:secret,...).
+_WHOLE_VALUE = re.compile(
+    r"""(\b(?:Authorization|BATCHFORM_ACCESS_KEYS)["']?\s*[:=]\s*["']?)[^\r\n"']+""", re.I
+)
+# Presigned URLs' query parameters (SigV4 and SigV2), and credentials named in configuration,
+# environment or JSON text: aws_secret_access_key=…, "SecretAccessKey": "…", the keys file's
+# "secret_access_key".
+_NAMED = re.compile(
+    r"""(\b(?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId"""
+    r"""|aws_secret_access_key|aws_access_key_id|aws_session_token|secret_access_key"""
+    r"""|SecretAccessKey|SessionToken)["']?\s*[:=]\s*["']?)"""
+    r"""[^\s"'&,;}<>]+""",
+    re.I,
+)
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 
 
 class BatchformError(Exception):
@@ -106,3 +129,12 @@ class LeaseLostError(BatchformError):
 
 class InternalError(BatchformError):
     """An unexpected failure inside batchform itself."""
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential it shows replaced by ``<redacted>``: Authorization
+    headers, presigned URLs' signatures and credentials, secrets named as AWS's configuration,
+    environment and JSON name them, and AWS access key ids."""
+    text = _WHOLE_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _NAMED.sub(lambda m: m.group(1) + REDACTED, text)
+    return _AWS_KEY_ID.sub(REDACTED, text)

@@ -32,9 +32,13 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *extra: str) -> None:
+        """Start it; the test's directory (the home's parent) is where requests may name
+        local files (``--allow-path``), as an operator would set it up."""
+        allow = ("--allow-path", str(self.home.parent))
+        command = [BATCHFORM, "server", "--port", str(self.port), "--home", str(self.home)]
         with (self.home.parent / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [BATCHFORM, "server", "--port", str(self.port), "--home", str(self.home), *extra],
+                [*command, *allow, *extra],
                 stdout=log,
                 stderr=log,
             )

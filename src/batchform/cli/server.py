@@ -48,6 +48,21 @@ from batchform.runner.executor import warm_up
     help="Listen on a non-loopback address without access keys: anyone who reaches it can "
     "run jobs (and code in model data) as this user.",
 )
+@click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A directory whose files API requests may read and write as file:// URIs or paths "
+    "(repeatable); without it, requests may name only s3:// locations.",
+)
+@click.option(
+    "--script-mode/--no-script-mode",
+    default=True,
+    show_default=True,
+    help="Whether a model may run code shipped in its model data (code/inference.py, "
+    "SAGEMAKER_PROGRAM).",
+)
 def server(
     *,  # (click passes options by name)
     host: str,
@@ -56,17 +71,24 @@ def server(
     database_url: str | None,
     max_jobs: int,
     insecure_no_auth: bool,
+    allow_paths: tuple[str, ...],
+    script_mode: bool,
 ) -> None:
     """Serve SageMaker's API (point boto3's endpoint_url here) and run the jobs it creates.
 
     Once access keys exist (batchform keys create, or BATCHFORM_ACCESS_KEYS), every call must
-    be signed with one (AWS Signature Version 4) and allowed by its permissions.
+    be signed with one (AWS Signature Version 4) and allowed by its permissions. Requests may
+    name local files only under an --allow-path directory.
     """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with reported_errors():
-        settings = Settings.load(home)
+        roots = tuple(Path(path) for path in allow_paths)
+        settings = Settings.load(home).restricted(roots, script_mode=script_mode)
+        # Job processes (instances, AutoML children) are started from this one and inherit
+        # its environment: that is how they enforce the same boundary where files are opened.
+        os.environ.update(settings.job_process_environment())
         home_lock = _lock_home(settings.home)
         keyring = Keyring.loaded(
             settings.keys_path, keys_from_environment(os.environ.get(ACCESS_KEYS_ENV))
@@ -86,7 +108,7 @@ def server(
     click.echo(
         f"batchform server on http://{host}:{port} (home {settings.home}, max {max_jobs} jobs"
         + (f", resuming {taken_back} jobs" if taken_back else "")
-        + f"); {auth}",
+        + f"); {_boundary_line(settings)}; {auth}",
         err=True,
     )
     try:
@@ -111,6 +133,17 @@ def _auth_line(host: str, keyring: Keyring, insecure_no_auth: bool) -> str:
     if insecure_no_auth and not _is_loopback(host):
         return "auth OFF (--insecure-no-auth): every caller is let in"
     return "auth off: no access keys (batchform keys create turns it on)"
+
+
+def _boundary_line(settings: Settings) -> str:
+    """What API callers may make this server touch on its own machine, in a few words."""
+    roots = settings.allowed_paths or ()
+    paths = (
+        f"local paths only under {', '.join(str(root) for root in roots)}"
+        if roots
+        else "no local paths (--allow-path DIR allows some)"
+    )
+    return f"{paths}; script mode {'on' if settings.script_mode else 'off'}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,8 +15,10 @@ from typing import Any
 
 from batchform.errors import ValidationError
 from batchform.jobs.forecast_requests import TIME_SERIES, check_forecast
+from batchform.storage.policy import Access, PathPolicy
 
 TABULAR = "TabularJobConfig"
+CHANNEL_URI_FIELD = "S3DataSource.S3Uri"
 CREATED_WITH_V1 = "CreateAutoMLJob"
 CREATED_WITH_V2 = "CreateAutoMLJobV2"
 CSV_WITH_HEADER = "text/csv;header=present"
@@ -124,6 +126,21 @@ def completion_criteria(canonical: dict[str, Any], mode: str) -> Criteria:
         or DEFAULT_MAX_RUNTIME_PER_TRAINING_S,
         max_job_runtime_s=given.get("MaxAutoMLJobRuntimeInSeconds") or DEFAULT_MAX_JOB_RUNTIME_S,
     )
+
+
+def check_paths(canonical: dict[str, Any], paths: PathPolicy) -> None:
+    """Every location of the job within the server's ``--allow-path`` roots (``paths``); the
+    objects of each channel are checked when it is listed."""
+    for channel in canonical["AutoMLJobInputDataConfig"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        paths.check(uri, CHANNEL_URI_FIELD, Access.READ)
+    paths.check(
+        canonical["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath", Access.WRITE
+    )
+    for config in canonical["AutoMLProblemTypeConfig"].values():
+        features = (config or {}).get("FeatureSpecificationS3Uri")
+        if features:
+            paths.check(features, "FeatureSpecificationS3Uri", Access.READ)
 
 
 def _from_v1(body: dict[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from batchform.errors import ResourceNotFoundError, StorageError, ValidationError
-from batchform.jobs.automl_requests import CREATED_WITH_V2, canonical_request, objective_type
+from batchform.jobs.automl_requests import (
+    CHANNEL_URI_FIELD,
+    CREATED_WITH_V2,
+    canonical_request,
+    check_paths,
+    objective_type,
+)
 from batchform.jobs.names import JobKind, automl_job_arn
 from batchform.jobs.records import JobRecord, JobStatus, Page
 from batchform.jobs.store import JobStore, job_name_taken
 from batchform.storage.inputs import check_input
+from batchform.storage.policy import PathPolicy
 
 STOPPING_SECONDARY = "Stopping"
 
@@ -30,6 +37,7 @@ class AutoMLService:
         clock: Callable[[], datetime],
         on_job_created: Callable[[], None] | None = None,
         known_arn: Callable[[str], bool],
+        paths: PathPolicy | None = None,
     ) -> None:
         self._store = store
         self._region = region
@@ -37,6 +45,7 @@ class AutoMLService:
         self._clock = clock
         self._on_job_created = on_job_created
         self._known_arn = known_arn
+        self._paths = PathPolicy.for_roots(None) if paths is None else paths
 
     def create(self, body: dict[str, Any], operation: str) -> JobRecord:
         """Check the body (its canonical V2 form), the input channels, then store the job."""
@@ -45,8 +54,9 @@ class AutoMLService:
         record = self._new_job(name, body, operation)
         if self._store.get_job(name, JobKind.AUTOML) is not None:  # the insert decides
             raise job_name_taken(record)
+        check_paths(canonical, self._paths)
         for channel in canonical["AutoMLJobInputDataConfig"]:
-            _check_channel(channel)
+            _check_channel(channel, self._paths)
         self._store.insert_job(record)
         self._store.add_tags(record.arn, _tag_pairs(body.get("Tags")))
         if self._on_job_created is not None:
@@ -162,10 +172,10 @@ def canonical_of(record: JobRecord) -> dict[str, Any]:
     return canonical_request(record.request["Body"], created_with(record))
 
 
-def _check_channel(channel: Mapping[str, Any]) -> None:
+def _check_channel(channel: Mapping[str, Any], paths: PathPolicy) -> None:
     source = channel["DataSource"]["S3DataSource"]
     try:
-        check_input(source["S3Uri"], source["S3DataType"], field="S3DataSource.S3Uri")
+        check_input(source["S3Uri"], source["S3DataType"], field=CHANNEL_URI_FIELD, paths=paths)
     except StorageError as exc:
         raise ValidationError(
             f"Could not list the input data source {source['S3Uri']!r}: {exc.message}"

@@ -8,12 +8,13 @@ reject the same way, and it is what a restarted server uses to rebuild a stored 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from batchform.errors import ValidationError
 from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.images import ImageCatalog
-from batchform.models.registry import check_image
+from batchform.models.registry import check_image, script_mode_request
 from batchform.runner.dataproc import validate_data_processing
 from batchform.runner.params import DEFAULT_MAX_PAYLOAD_MB, PAYLOAD_BUDGET_MB
 from batchform.runner.spec import (
@@ -26,6 +27,8 @@ from batchform.runner.spec import (
     RunSpec,
     SplitType,
 )
+from batchform.storage.inputs import INPUT_URI_FIELD, OUTPUT_PATH_FIELD
+from batchform.storage.policy import Access, PathPolicy
 
 _BATCH_DATA_TYPES = {DataType.S3_PREFIX.value, DataType.MANIFEST_FILE.value}
 
@@ -131,4 +134,64 @@ def _check_payload_budget(request: dict[str, Any]) -> None:
         raise ValidationError(
             f"MaxConcurrentTransforms * MaxPayloadInMB must not exceed {PAYLOAD_BUDGET_MB} MB: "
             f"{concurrent} * {effective_mb} = {concurrent * effective_mb}"
+        )
+
+
+# --- the server's trust boundary (Settings.allowed_paths, Settings.script_mode) -------------
+
+
+def check_model_access(
+    request: dict[str, Any], paths: PathPolicy, *, script_mode: bool, catalog: ImageCatalog | None
+) -> None:
+    """A CreateModel body within the server's boundary: each ModelDataUrl under ``paths``, and
+    no container that asks for script mode when ``script_mode`` is off."""
+    for field, definition in _container_fields(request):
+        url = definition.get("ModelDataUrl")
+        if url:
+            paths.check(url, f"{field}.ModelDataUrl", Access.READ)
+        if not script_mode:
+            environment = definition.get("Environment") or {}
+            _refuse_script_mode(field, definition.get("Image", ""), environment, catalog)
+
+
+def check_job_access(
+    request: dict[str, Any],
+    model: ModelSpec,
+    paths: PathPolicy,
+    *,
+    script_mode: bool,
+    catalog: ImageCatalog | None,
+) -> None:
+    """A CreateTransformJob body within the server's boundary: its input and output under
+    ``paths`` (each object of the input is checked when it is listed), and, with script mode
+    off, no Environment that turns it on in one of the model's containers."""
+    paths.check(
+        request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
+        INPUT_URI_FIELD,
+        Access.READ,
+    )
+    paths.check(request["TransformOutput"]["S3OutputPath"], OUTPUT_PATH_FIELD, Access.WRITE)
+    job_environment = request.get("Environment") or {}
+    if script_mode or not job_environment:
+        return
+    for container in model.containers:
+        environment = {**container.environment, **job_environment}
+        _refuse_script_mode("Environment", container.image, environment, catalog)
+
+
+def _container_fields(request: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    if request.get("PrimaryContainer"):
+        yield "PrimaryContainer", request["PrimaryContainer"]
+    for index, definition in enumerate(request.get("Containers") or [], start=1):
+        yield f"Containers.{index}.member", definition
+
+
+def _refuse_script_mode(
+    field: str, image: str, environment: Mapping[str, str], catalog: ImageCatalog | None
+) -> None:
+    asks = script_mode_request(image, environment, catalog)
+    if asks is not None:
+        raise ValidationError(
+            f"{field}: {asks} asks for script mode (code from the model data run by the "
+            "server), which this server has turned off (batchform server --no-script-mode)"
         )

@@ -25,13 +25,14 @@ from batchform.jobs.records import (
     Page,
     Progress,
 )
-from batchform.jobs.requests import model_spec, run_spec
+from batchform.jobs.requests import check_job_access, check_model_access, model_spec, run_spec
 from batchform.jobs.run_records import ObjectPage
 from batchform.jobs.store import JobStore, job_name_taken
 from batchform.models.base import ModelSpec
 from batchform.models.images import ImageCatalog
 from batchform.runner.spec import RunSpec
 from batchform.storage.inputs import check_input
+from batchform.storage.policy import PathPolicy
 
 
 def utcnow() -> datetime:
@@ -59,6 +60,7 @@ class JobService:
     ) -> None:
         self._store = store
         self._settings = settings
+        self._paths = PathPolicy.for_roots(settings.allowed_paths)
         self._region = region
         self._account = account
         self._on_job_created = on_job_created
@@ -70,13 +72,18 @@ class JobService:
             clock=clock,
             on_job_created=on_job_created,
             known_arn=self._known_arn,
+            paths=self._paths,
         )
 
     # --- models -------------------------------------------------------------------------
 
     def create_model(self, request: dict[str, Any]) -> ModelRecord:
         """CreateModel: check the containers and store the model."""
-        model_spec(request, self._catalog())
+        catalog = self._catalog()
+        model_spec(request, catalog)
+        check_model_access(
+            request, self._paths, script_mode=self._settings.script_mode, catalog=catalog
+        )
         name = request["ModelName"]
         record = ModelRecord(
             name=name, arn=self._model_arn(name), request=request, creation_time=self._clock()
@@ -119,12 +126,15 @@ class JobService:
         model_name = request["ModelName"]
         model = self._store.get_model(model_name)
         containers, model_problem = ModelSpec(name=model_name, containers=()), None
+        catalog = self._catalog()
         if model is not None:
             try:  # its image may have been unregistered since CreateModel
-                containers = model_spec(model.request, self._catalog())
+                containers = model_spec(model.request, catalog)
             except ValidationError as exc:
                 model_problem = exc
         spec = run_spec(request, containers)  # the request's own checks come first
+        script_mode = self._settings.script_mode
+        check_job_access(request, containers, self._paths, script_mode=script_mode, catalog=catalog)
         if model is None:
             raise self._model_not_found(model_name)
         if model_problem is not None:
@@ -132,7 +142,7 @@ class JobService:
         record = self._new_job(request, model)
         if self._store.get_job(record.name) is not None:  # early answer; the insert decides
             raise job_name_taken(record)
-        _check_input(spec)
+        _check_input(spec, self._paths)
         self._store.insert_job(record)
         self._store.add_tags(record.arn, _tags(request))
         if self._on_job_created is not None:
@@ -302,10 +312,10 @@ def _tags(request: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(tag["Key"], tag.get("Value", "")) for tag in request.get("Tags") or []]
 
 
-def _check_input(spec: RunSpec) -> None:
-    """Item 7 of "Create-time checks": the input names at least one object."""
+def _check_input(spec: RunSpec, paths: PathPolicy) -> None:
+    """Item 7 of "Create-time checks": the input names at least one object (within ``paths``)."""
     try:
-        check_input(spec.input_uri, spec.data_type)
+        check_input(spec.input_uri, spec.data_type, paths=paths)
     except StorageError as exc:  # e.g. access denied: the caller can act on it
         raise ValidationError(
             f"Could not list the input data source {spec.input_uri!r}: {exc.message}"

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from batchform.errors import LeaseLostError
+from batchform.errors import LeaseLostError, redact
 from batchform.jobs.records import Lease
 from batchform.jobs.run_records import ObjectUpdate
 from batchform.jobs.store import JobStore
@@ -59,7 +59,10 @@ class StoreSink:
                 if isinstance(event, ObjectStarted):
                     self._started.add(index)
             elif isinstance(event, LogLine):
-                self._logs.append((_now(), event.instance + 1, event.stream, event.text))
+                # A model's or library's line may quote a credential; the log is readable
+                # by every caller allowed to read logs.
+                text = redact(event.text)
+                self._logs.append((_now(), event.instance + 1, event.stream, text))
             urgent = isinstance(event, ObjectDone | ObjectFailed)
             full = len(self._logs) >= LOG_BATCH_LINES
         if urgent or full:

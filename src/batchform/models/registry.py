@@ -115,6 +115,8 @@ IMAGES: tuple[ImageEntry, ...] = (
 )
 _BY_REPOSITORY = {name: entry for entry in IMAGES for name in entry.repositories}
 _BY_RUNTIME = {entry.runtime: entry for entry in IMAGES}
+# The runtimes that import a script from the model data (script_rt); "python" runs nothing else.
+_SCRIPT_RUNTIMES = frozenset({"sklearn", "pytorch", "python"})
 
 
 def resolve_image(image: str) -> str:
@@ -205,6 +207,31 @@ def check_image(image: str, catalog: ImageCatalog | None) -> None:
         resolve_image(image)
     except ValidationError as exc:
         raise ValidationError(f"{exc.message} {unknown_image_hint(image)}") from exc
+
+
+def script_mode_request(
+    image: str, environment: Mapping[str, str], catalog: ImageCatalog | None
+) -> str | None:
+    """What makes a container run code shipped in its model data, as far as it shows before
+    the model data is opened (the image and ``SAGEMAKER_PROGRAM``); None if nothing does.
+
+    A ``code/inference.py`` inside the model data is only seen when it loads
+    (:func:`batchform.models.runtimes.script_rt.check_script_mode`).
+    """
+    if catalog is not None and catalog.get(image) is not None:
+        return None  # the operator's own image: it runs what the operator registered
+    try:
+        runtime = resolve_image(image)
+    except ValidationError:
+        return None
+    if runtime not in _SCRIPT_RUNTIMES:
+        return None  # e.g. Autopilot's containers set SAGEMAKER_PROGRAM but run no script
+    program = environment.get("SAGEMAKER_PROGRAM")
+    if program:
+        return f"SAGEMAKER_PROGRAM={program}"
+    if runtime == "python":
+        return f"image {image}, which only runs the model's code/inference.py,"
+    return None
 
 
 async def _open_container(

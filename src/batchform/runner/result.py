@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from batchform.errors import redact
+
 FAILURE_REASON_MAX_CHARS = 1024  # DescribeTransformJob.FailureReason's maximum length
 _CUT = "..."
 
@@ -42,6 +44,11 @@ class RunResult:
 
 
 def truncate(text: str, reserve: int = 0) -> str:
-    """``text`` cut to fit a FailureReason, leaving ``reserve`` characters for a suffix."""
+    """``text`` cut to fit a FailureReason, leaving ``reserve`` characters for a suffix.
+
+    Credentials in it are redacted first (:func:`~batchform.errors.redact`), so a cut can never
+    leave part of one behind: every FailureReason passes through here.
+    """
+    text = redact(text)
     limit = FAILURE_REASON_MAX_CHARS - reserve
     return text if len(text) <= limit else text[: limit - len(_CUT)] + _CUT

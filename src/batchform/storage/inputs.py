@@ -4,7 +4,9 @@ See docs/semantics.md, "Input" and "Output".
 
 ``S3Prefix``: every object whose key starts with the prefix, as a plain string prefix.
 ``ManifestFile``: a JSON array, optionally led by ``{"prefix": "<uri>"}``, listing the objects.
-Local paths and ``file://`` URIs work wherever S3 URIs do.
+Local paths and ``file://`` URIs work wherever S3 URIs do, within the server's
+``--allow-path`` roots (:mod:`batchform.storage.policy`): the input, each object a listing or
+manifest yields, and each output are checked where they are read or named.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import BinaryIO
 
 from batchform.errors import ObjectNotFoundError, ValidationError
 from batchform.storage.factory import store_for
+from batchform.storage.policy import Access, PathPolicy
 from batchform.storage.uri import ObjectURI
 
 INPUT_URI_FIELD = "TransformInput.DataSource.S3DataSource.S3Uri"
@@ -33,14 +36,20 @@ class InputObject:
     size_bytes: int | None  # None for manifest entries, which are not looked up
 
 
-def list_inputs(uri: str, data_type: str, *, field: str = INPUT_URI_FIELD) -> list[InputObject]:
+def list_inputs(
+    uri: str, data_type: str, *, field: str = INPUT_URI_FIELD, paths: PathPolicy | None = None
+) -> list[InputObject]:
     """The objects of a job's input, in processing order.
 
     ``data_type`` is the ``S3DataType`` wire value (``"S3Prefix"`` or ``"ManifestFile"``;
     ``runner.spec.DataType`` members are such strings). Raises ValidationError when the input
-    names no object, the manifest is missing or malformed, or two objects would get the same
-    output name; other storage failures raise StorageError.
+    names no object, the manifest is missing or malformed, two objects would get the same
+    output name, or the input or one of its objects is a local path outside ``paths`` (by
+    default this process's, :meth:`PathPolicy.of_process`); other storage failures raise
+    StorageError.
     """
+    policy = PathPolicy.of_process() if paths is None else paths
+    policy.check(uri, field, Access.READ)
     location = ObjectURI.parse(uri, field=field)
     if data_type == "S3Prefix":
         objects = _list_prefix(location, uri)
@@ -51,20 +60,25 @@ def list_inputs(uri: str, data_type: str, *, field: str = INPUT_URI_FIELD) -> li
             f"S3DataType {data_type!r} is not supported for batch transform; "
             "use S3Prefix or ManifestFile"
         )
+    _check_within(objects, policy, f"{field} {uri}")
     _check_distinct_outputs(objects, field)
     return objects
 
 
-def check_input(uri: str, data_type: str, *, field: str = INPUT_URI_FIELD) -> None:
-    """Raise ValidationError unless the input names at least one object.
+def check_input(
+    uri: str, data_type: str, *, field: str = INPUT_URI_FIELD, paths: PathPolicy | None = None
+) -> None:
+    """Raise ValidationError unless the input names at least one object (within ``paths``).
 
     For ``S3Prefix`` this is one listing call that stops at the first object, however large
-    the input; a manifest is read and checked whole (it is what the job will run).
+    the input; a manifest is read and checked whole (it is what the job will run), and so is
+    a local prefix when ``paths`` restricts local files (each file must be within a root).
     """
-    if data_type != "S3Prefix":
-        list_inputs(uri, data_type, field=field)
-        return
+    policy = PathPolicy.of_process() if paths is None else paths
     location = ObjectURI.parse(uri, field=field)
+    if data_type != "S3Prefix" or (location.scheme == "file" and policy.restricts):
+        list_inputs(uri, data_type, field=field, paths=policy)
+        return
     try:
         first = next(iter(store_for(location).list(location)), None)
     except ObjectNotFoundError as exc:  # no such bucket: the service answers the same way
@@ -73,11 +87,14 @@ def check_input(uri: str, data_type: str, *, field: str = INPUT_URI_FIELD) -> No
         raise ValidationError(_no_objects_message(location, uri))
 
 
-def output_uri_for(output_path: str, obj: InputObject) -> ObjectURI:
+def output_uri_for(
+    output_path: str, obj: InputObject, *, paths: PathPolicy | None = None
+) -> ObjectURI:
     """``<output_path>/<relative>.out``, with exactly one ``/`` between (none at a bucket root).
 
     For a local output directory a name with a ``..`` component, which would escape it, is a
-    ValidationError.
+    ValidationError, and so is an output that leads outside ``paths`` (by default this
+    process's, :meth:`PathPolicy.of_process`), e.g. through a symbolic link.
     """
     base = ObjectURI.parse(output_path, field=OUTPUT_PATH_FIELD)
     if base.scheme == "file" and ".." in obj.relative.split("/"):
@@ -85,7 +102,12 @@ def output_uri_for(output_path: str, obj: InputObject) -> ObjectURI:
             f"{OUTPUT_PATH_FIELD}: the output name {obj.relative!r}.out of {obj.uri} "
             f"would leave the output directory {base.key}"
         )
-    return base.join(obj.relative + ".out")
+    output = base.join(obj.relative + ".out")
+    policy = PathPolicy.of_process() if paths is None else paths
+    policy.check_uri(
+        output, f"{OUTPUT_PATH_FIELD} {output_path}: the output {output}", Access.WRITE
+    )
+    return output
 
 
 def relative_name(prefix_key: str, key: str) -> str:
@@ -119,6 +141,12 @@ def parse_manifest(data: bytes, *, source: str) -> list[InputObject]:
     if not objects:
         raise ValidationError(f"manifest {source} lists no objects")
     return objects
+
+
+def _check_within(objects: list[InputObject], policy: PathPolicy, source: str) -> None:
+    # A listing follows links and a manifest names any path: each object is judged itself.
+    for obj in objects:
+        policy.check_uri(obj.uri, f"{source} names {obj.uri}, which", Access.READ)
 
 
 def _list_prefix(location: ObjectURI, uri_text: str) -> list[InputObject]:

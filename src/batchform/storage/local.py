@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from batchform.errors import InternalError, ObjectNotFoundError, StorageError
 from batchform.storage.base import AbortOnExit, ObjectInfo
+from batchform.storage.policy import Access, PathPolicy
 from batchform.storage.uri import ObjectURI
 
 # In-progress writes are hidden files ".<name>.<random>.batchform-tmp" next to their target;
@@ -67,11 +68,16 @@ class LocalWriter(AbortOnExit):
 
     The target's parent directories are created at once; the data goes to a temp file in the
     same directory (so the final rename never crosses filesystems) and becomes visible under
-    the target path only when :meth:`commit` has flushed, fsynced and renamed it.
+    the target path only when :meth:`commit` has flushed, fsynced and renamed it. In a job of
+    ``batchform server`` the target must lie within its ``--allow-path`` roots, judged before
+    anything is created and again just before the rename: a symbolic link put in the way
+    meanwhile cannot redirect the write outside them.
     """
 
     def __init__(self, uri: ObjectURI) -> None:
         self._uri = uri
+        self._policy = PathPolicy.of_process()
+        self._check_within_roots()
         directory, name = posixpath.split(uri.key)
         self._temp_path = posixpath.join(
             directory, f".{name[:_TEMP_NAME_CHARS]}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
@@ -95,6 +101,11 @@ class LocalWriter(AbortOnExit):
         """Publish the file: complete, durable, and visible under its path in one rename."""
         self._check_open("commit")
         try:
+            self._check_within_roots()
+        except StorageError:
+            self.abort()
+            raise
+        try:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -115,6 +126,11 @@ class LocalWriter(AbortOnExit):
             self._file.close()
         with contextlib.suppress(OSError):
             os.unlink(self._temp_path)
+
+    def _check_within_roots(self) -> None:
+        reason = self._policy.refusal(self._uri, Access.WRITE)
+        if reason is not None:
+            raise StorageError(f"cannot write {self._uri}: it {reason}")
 
     def _check_open(self, action: str) -> None:
         if not self._open:

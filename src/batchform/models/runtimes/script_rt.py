@@ -16,6 +16,9 @@ The hooks, their fallbacks and the answers are sagemaker-inference-toolkit's (se
   the toolkit's errors (the image's older sagemaker-containers server does not allow either).
 * ``pytorch``: see :mod:`batchform.models.runtimes.pytorch_rt`.
 
+A ``batchform server --no-script-mode`` refuses every script here, at load
+(:func:`check_script_mode`).
+
 Dependencies listed in ``code/requirements.txt`` are not installed at run time: install them
 where batchform runs before running the job. No image here serves ``/execution-parameters``.
 """
@@ -26,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from batchform.config import script_mode_allowed
 from batchform.errors import ModelLoadError
 from batchform.models import codecs
 from batchform.models.base import Answer, ExecutionParameters
@@ -49,6 +53,7 @@ class ScriptRuntime:
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Import the script, pick its hooks and load the model with ``model_fn``."""
+        check_script_mode(model_dir, env)
         self._transformer = Transformer.load(model_dir, env, self._flavor)
 
     def execution_parameters(self) -> ExecutionParameters | None:
@@ -105,6 +110,26 @@ def python_runtime() -> ScriptRuntime:
 def sklearn_script_runtime() -> ScriptRuntime:
     """The scikit-learn image running ``inference.py`` with scikit-learn's defaults."""
     return ScriptRuntime(SKLEARN)
+
+
+def check_script_mode(model_dir: Path, env: Mapping[str, str]) -> None:
+    """Raise ModelLoadError if the model asks for script mode and this process may not run
+    code from model data (the job processes of ``batchform server --no-script-mode``)."""
+    # Read from this process's environment, which the server set, never from ``env``: that
+    # holds the caller's Environment, which must not be able to turn the setting back on.
+    if script_mode_allowed() or not has_script(model_dir, env):
+        return
+    program = env.get("SAGEMAKER_PROGRAM")
+    found = None if program else script.find_script(model_dir, None)
+    what = (
+        f"the model's {script.describe(found, model_dir)}"
+        if found
+        else f"SAGEMAKER_PROGRAM={program}"
+    )
+    raise ModelLoadError(
+        f"{what} asks for script mode (code from the model data run by the server), which "
+        "this server has turned off (batchform server --no-script-mode)"
+    )
 
 
 def has_script(model_dir: Path, env: Mapping[str, str]) -> bool:
