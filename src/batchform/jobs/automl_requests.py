@@ -131,13 +131,15 @@ def completion_criteria(canonical: dict[str, Any], mode: str) -> Criteria:
 def check_paths(canonical: dict[str, Any], paths: PathPolicy) -> None:
     """Every location of the job within the server's ``--allow-path`` roots (``paths``); the
     objects of each channel are checked when it is listed."""
-    for channel in canonical["AutoMLJobInputDataConfig"]:
-        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        paths.check(uri, CHANNEL_URI_FIELD, Access.READ)
-    paths.check(
-        canonical["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath", Access.WRITE
-    )
-    for config in canonical["AutoMLProblemTypeConfig"].values():
+    # Shapes allow a channel without DataSource; the channel checks say so, not a KeyError here.
+    for channel in canonical.get("AutoMLJobInputDataConfig") or []:
+        uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        if uri:
+            paths.check(uri, CHANNEL_URI_FIELD, Access.READ)
+    output = (canonical.get("OutputDataConfig") or {}).get("S3OutputPath")
+    if output:
+        paths.check(output, "OutputDataConfig.S3OutputPath", Access.WRITE)
+    for config in (canonical.get("AutoMLProblemTypeConfig") or {}).values():
         features = (config or {}).get("FeatureSpecificationS3Uri")
         if features:
             paths.check(features, "FeatureSpecificationS3Uri", Access.READ)
