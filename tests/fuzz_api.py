@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from batchform.jobs.store import JobStore
 from tests.api_strategies import FUZZ_BUCKET, Call, Expect, calls
 from tests.integration.api.guarded_serving import serving_guarded
 
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 VALIDATION_CODES = frozenset({"ValidationException", "InvalidParameterException"})
 REQUEST_TIMEOUT_S = 60.0
 MOTO_START_DEADLINE_S = 30.0
@@ -79,7 +81,8 @@ class Tally:
         return "\n".join(lines)
 
     def record_failure(self, call: Call, failure: AssertionError) -> None:
-        text = str(failure).splitlines()[0][:300]
+        # Grouped by what broke: the request id in an InternalFailure's message varies.
+        text = _REQUEST_ID.sub("<request id>", str(failure).splitlines()[0][:300])
         self.failures[text] += 1
         self.failing_calls.setdefault(text, call)
 
