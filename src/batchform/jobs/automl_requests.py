@@ -74,9 +74,21 @@ def objective_type(metric: str) -> str:
 
 def canonical_request(body: dict[str, Any], operation: str) -> dict[str, Any]:
     """The V2 form of a create body (a deep copy), checked; V1 bodies are rewritten."""
+    channels_key = "InputDataConfig" if operation == CREATED_WITH_V1 else "AutoMLJobInputDataConfig"
+    _check_data_sources(body.get(channels_key) or [], channels_key)
     canonical = _from_v1(body) if operation == CREATED_WITH_V1 else copy.deepcopy(body)
     _check(canonical)
     return canonical
+
+
+def _check_data_sources(channels: list[dict[str, Any]], member: str) -> None:
+    """Every channel names its data (botocore leaves ``DataSource`` optional; the job cannot)."""
+    for number, channel in enumerate(channels, start=1):
+        if channel.get("DataSource") is None:
+            raise ValidationError(
+                f"{member}.{number}.DataSource: the channel has no DataSource; give its "
+                "S3DataSource (S3DataType and S3Uri)"
+            )
 
 
 def tabular_config(canonical: dict[str, Any]) -> dict[str, Any]:

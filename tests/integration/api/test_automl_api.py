@@ -246,3 +246,19 @@ def candidate(name: str, value: float | None, status: str, created: float) -> di
     if value is not None:
         document["FinalAutoMLJobObjectiveMetric"] = {"MetricName": "F1", "Value": value}
     return document
+
+
+def test_a_channel_without_a_data_source_is_refused_naming_it(
+    endpoint: str, training: Path, tmp_path: Path
+) -> None:
+    """botocore leaves DataSource optional on AutoML channels (the fuzzer found a 500 here)."""
+    sm = sagemaker_client(endpoint)
+    v2 = v2_request("no-source", training, tmp_path)
+    v2["AutoMLJobInputDataConfig"] = [{"ChannelType": "training"}]
+    code, message = error_of(sm.create_auto_ml_job_v2, **v2)
+    assert code == "ValidationException"
+    assert "AutoMLJobInputDataConfig.1.DataSource" in message, message
+    v1 = v1_request("no-source-v1", training, tmp_path)
+    v1["InputDataConfig"] = [{"TargetAttributeName": "churn"}]
+    code, message = error_of(sm.create_auto_ml_job, **v1)
+    assert code == "ValidationException" and "InputDataConfig.1.DataSource" in message, message
