@@ -15,6 +15,7 @@ import uvicorn
 
 from batchform.api.app import build_app
 from batchform.api.auth import Guard
+from batchform.api.limits import uvicorn_settings
 from batchform.auth.keyring import Keyring
 from batchform.auth.keys import ACCESS_KEYS_ENV, keys_from_environment
 from batchform.cli.common import reported_errors
@@ -112,7 +113,10 @@ def server(
         err=True,
     )
     try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", **uvicorn_settings()
+        )
+        uvicorn.Server(config).run()
     finally:
         scheduler.stop()
         store.close()

@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from batchform.errors import BatchformError, LeaseLostError
+from batchform.errors import BatchformError, LeaseLostError, redact
 from batchform.jobs.automl_requests import (
     algorithms,
     completion_criteria,
@@ -203,7 +203,7 @@ class _Recorder:
         self._store.set_progress(self._lease, now=_now(), result=result)
 
     def _log(self, text: str) -> None:
-        row = (_now(), LOG_INSTANCE, LOG_STREAM, text)
+        row = (_now(), LOG_INSTANCE, LOG_STREAM, redact(text))
         self._store.append_logs(self._lease.name, [row], lease=self._lease)
 
 
