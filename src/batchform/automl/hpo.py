@@ -34,7 +34,14 @@ from batchform.automl.budget import TrialClock
 from batchform.automl.containers import hpo_containers
 from batchform.automl.layout import candidate_name, write_archive
 from batchform.automl.spec import BINARY, REGRESSION
-from batchform.automl.training import Context, Encoded, Trained, attempt, cv_folds
+from batchform.automl.training import (
+    Context,
+    Encoded,
+    Trained,
+    attempt,
+    cv_folds,
+    oof_objective,
+)
 
 DEFAULT_MAX_CANDIDATES = 10  # Autopilot's default is 250; each of ours refits on the CPU
 # Rounds are not searched: each fold boosts until its held-out loss has not improved for
@@ -192,14 +199,7 @@ def _cross_validate(
         fold_models.append((booster, best))
         raw = booster.predict(fold.held, iteration_range=(0, best))
         oof[fold.held_rows] = _scores(raw, ctx.problem.problem_type)
-    weights = ctx.train.weights
-    scored = np.concatenate([fold.held_rows for fold in folds])
-    value = metrics.objective_value(
-        ctx.problem.objective,
-        y[scored],
-        oof[scored],
-        None if weights is None else weights[scored],
-    )
+    value = oof_objective(ctx, oof, np.concatenate([fold.held_rows for fold in folds]))
     rounds = max(1, round(float(np.mean([best for _, best in fold_models]))))
     return CrossValidated(value, rounds, fold_models)
 

@@ -42,6 +42,10 @@ class Encoded:
     y: npt.NDArray[Any]  # class codes (int64) or regression targets (float64)
     weights: npt.NDArray[np.float64] | None
 
+    def take(self, index: npt.NDArray[np.int64]) -> Encoded:
+        weights = None if self.weights is None else self.weights[index]
+        return Encoded(self.features[index], self.y[index], weights)
+
 
 @dataclass(frozen=True, slots=True)
 class Trained:
@@ -115,6 +119,17 @@ def cv_folds(ctx: Context) -> Folds:
             return [(a, b) for a, b in splitter.split(np.zeros(rows), y)]
     splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
     return [(a, b) for a, b in splitter.split(np.zeros(rows))]
+
+
+def held_out(folds: Folds) -> npt.NDArray[np.int64]:
+    """The rows the folds hold out: every row, but for a single holdout."""
+    return np.concatenate([held for _, held in folds])
+
+
+def oof_objective(ctx: Context, oof: metrics.Scores, scored: npt.NDArray[np.int64]) -> float:
+    """The objective of out-of-fold scores of ``ctx.train``'s rows ``scored``."""
+    weights = None if ctx.train.weights is None else ctx.train.weights[scored]
+    return metrics.objective_value(ctx.problem.objective, ctx.train.y[scored], oof[scored], weights)
 
 
 def attempt(ctx: Context, name: str, train: Callable[[TrialClock], Trained]) -> Trained | None:
