@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from batchform.automl.layout import Layout
 from batchform.models.artifacts import fetch_model_data
@@ -59,6 +60,34 @@ def test_ensembles_load_and_predict(ensembling_binary: Run, tmp_path: Path) -> N
         proba = artifact.estimator.predict_proba(artifact.preprocessor.features(features))
         predicted = artifact.preprocessor.decode_labels(np.argmax(proba, axis=1).tolist())
         assert np.mean(np.array(predicted) == labels) > 0.85, done.algorithm
+
+
+def test_the_stack_is_a_blend_of_refit_members(ensembling_binary: Run, tmp_path: Path) -> None:
+    from batchform.automl.ensemble import Blend
+
+    stack = ensembling_binary.done[-1]
+    shares = {k: v for k, v in stack.hyperparameters.items() if k.startswith("weight_")}
+    assert set(shares) <= {"weight_lightgbm", "weight_linear-learner", "weight_lightgbm-tuned"}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    url = stack.candidate["InferenceContainers"][0]["ModelDataUrl"]
+    artifact = load_artifact(fetch_model_data(url, tmp_path / "cache"))
+    assert isinstance(artifact, TabularEnsemble)
+    assert isinstance(artifact.estimator, Blend)
+    assert artifact.estimator.weights == pytest.approx(list(shares.values()))
+
+
+def test_the_shipped_model_is_refit_on_every_training_row(tmp_path: Path) -> None:
+    write_csv(tmp_path / "train", 300, seed=9, kind="regression")
+    spec = local_spec(tmp_path, "rf-refit", mode="ENSEMBLING", algorithms=("randomforest",))
+    result = run(spec)
+    assert any("refit on 300 rows" in line for line in result.logs)  # 240 + the 60 held out
+    [done] = result.done
+    url = done.candidate["InferenceContainers"][0]["ModelDataUrl"]
+    artifact = load_artifact(fetch_model_data(url, tmp_path / "cache"))
+    assert isinstance(artifact, TabularEnsemble)
+    # The forest's trees draw their rows from all 300 (the last one among them).
+    drawn = max(int(rows.max()) for rows in artifact.estimator.estimators_samples_)
+    assert drawn == 299
 
 
 def test_auto_on_small_data_is_ensembling_and_max_candidates_keeps_the_stack(
