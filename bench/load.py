@@ -13,10 +13,11 @@ another job's predictions is caught: each ``.out`` is compared byte for byte wit
 :func:`expected_output` computes from the job's input with XGBoost directly, encoded as the
 container encodes it.
 
-* **Submitters**: ``--jobs`` threads, each with its own boto3 client (no retries, so a 5xx
-  is seen, not retried away), wait at a barrier, then CreateModel and CreateTransformJob at
-  once.
-* **Callers**: ``--callers`` asyncio tasks sharing one httpx client (one connection each),
+* **Submitters**: ``--jobs`` threads in a process of their own (:mod:`bench.load_submit`),
+  each with its own boto3 client (no retries, so a 5xx is seen, not retried away), wait at a
+  barrier, then CreateModel and CreateTransformJob at once.
+* **Callers**: ``--callers`` asyncio tasks, each with its own kept-alive connection
+  (:mod:`bench.load_client`: httpx's pool, not the server, was the bottleneck),
   looping DescribeTransformJob (a job already created), ListTransformJobs (100 per page) and
   ListModels as JSON 1.1 requests, ``--think-ms`` between calls, until every job has ended
   or ``--deadline-s`` passes.
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
 import os
@@ -42,22 +42,19 @@ import random
 import shlex
 import shutil
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import numpy as np
 import xgboost as xgb
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from bench import data, revision
-from bench.load_report import Call, JobOutcome, render, summarise, write_section
-from bench.services import BATCHFORM, ROLE, free_port, running
+from bench.load_client import Connection
+from bench.load_report import JobOutcome, render, summarise, write_section
+from bench.load_submit import LoadJob, Recorder, start_submitters
+from bench.services import BATCHFORM, free_port, running
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -72,24 +69,6 @@ TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 JSON_11 = "application/x-amz-json-1.1"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadJob:
-    """One job of the run: its names, input and what its output must be."""
-
-    index: int
-    input_dir: Path
-    output_dir: Path
-    expected: bytes
-
-    @property
-    def name(self) -> str:
-        return f"load-{self.index:03d}"
-
-    @property
-    def model(self) -> str:
-        return f"load-model-{self.index:03d}"
-
-
 def expected_output(booster: xgb.Booster, body: bytes) -> bytes:
     """What the xgboost container answers for a header-less CSV ``body`` with Accept
     text/csv: float64 parsing, float32 matrix, ``str`` of each score, one per line."""
@@ -98,8 +77,9 @@ def expected_output(booster: xgb.Booster, body: bytes) -> bytes:
     return ("\n".join(map(str, scores.tolist())) + "\n").encode()
 
 
-def prepare(run_dir: Path, jobs: int, rows: int) -> tuple[Path, list[LoadJob]]:
-    """The model archive in ``run_dir`` and ``jobs`` distinct inputs with their outputs."""
+def prepare(run_dir: Path, jobs: int, rows: int) -> list[LoadJob]:
+    """The model archive in ``run_dir`` (``model/model.tar.gz``) and ``jobs`` distinct inputs
+    with their outputs' bytes."""
     files = data.model_files()
     archive = run_dir / "model" / "model.tar.gz"
     archive.parent.mkdir(parents=True)
@@ -111,174 +91,81 @@ def prepare(run_dir: Path, jobs: int, rows: int) -> tuple[Path, list[LoadJob]]:
         rng = np.random.default_rng([data.ROWS_SEED, index])
         values = rng.normal(size=(rows, data.FEATURES))
         body = "".join(",".join(f"{v:.5f}" for v in row) + "\n" for row in values).encode()
-        input_dir = run_dir / "in" / f"job-{index:03d}"
-        input_dir.mkdir(parents=True)
-        (input_dir / "data.csv").write_bytes(body)
-        output_dir = run_dir / "out" / f"job-{index:03d}"
-        prepared.append(LoadJob(index, input_dir, output_dir, expected_output(booster, body)))
-    return archive, prepared
-
-
-def transform_request(job: LoadJob) -> dict[str, Any]:
-    return {
-        "TransformJobName": job.name,
-        "ModelName": job.model,
-        "BatchStrategy": "MultiRecord",
-        "TransformInput": {
-            "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"file://{job.input_dir}/"}
-            },
-            "ContentType": "text/csv",
-            "SplitType": "Line",
-        },
-        "TransformOutput": {
-            "S3OutputPath": f"file://{job.output_dir}/",
-            "Accept": "text/csv",
-            "AssembleWith": "Line",
-        },
-        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
-    }
-
-
-class Recorder:
-    """Calls from every thread and task, with the run's clock, and what the run has seen."""
-
-    def __init__(self, jobs: int) -> None:
-        self.started = time.monotonic()
-        self.jobs = jobs
-        self.calls: list[Call] = []
-        self.created: list[str] = []  # job names CreateTransformJob accepted
-        self.refused = 0  # submitters whose CreateModel or CreateTransformJob failed
-        self.ended: dict[str, str] = {}  # job name → terminal status seen by a caller
-        self.errors: list[str] = []  # what the first 5xx and unanswered calls said
-        self._lock = threading.Lock()
-
-    def add(self, operation: str, started: float, status: int, error: str = "") -> None:
-        call = Call(operation, started - self.started, (time.monotonic() - started) * 1000, status)
-        with self._lock:
-            self.calls.append(call)
-            if (status >= 500 or status == 0) and len(self.errors) < 20:
-                self.errors.append(f"{operation} {status}: {error[:300]}")
-
-    def submitted(self, name: str | None) -> None:
-        """A submitter is done: ``name`` created, or ``None`` when refused."""
-        with self._lock:
-            if name is None:
-                self.refused += 1
-            else:
-                self.created.append(name)
-
-    def done(self) -> bool:
-        """Every submitter has finished and every job created has been seen ended."""
-        return len(self.created) + self.refused >= self.jobs and len(self.ended) >= len(
-            self.created
-        )
-
-
-def submit(
-    url: str, job: LoadJob, archive: Path, barrier: threading.Barrier, rec: Recorder
-) -> None:
-    """One client: CreateModel then CreateTransformJob, once every submitter is ready."""
-    client = boto3.client(
-        "sagemaker",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=CALL_TIMEOUT_S),
-    )
-    container = {"Image": IMAGE, "ModelDataUrl": f"file://{archive}"}
-    calls: list[tuple[str, Any, dict[str, Any]]] = [
-        ("CreateModel", client.create_model, {
-            "ModelName": job.model, "PrimaryContainer": container, "ExecutionRoleArn": ROLE,
-        }),
-        ("CreateTransformJob", client.create_transform_job, transform_request(job)),
-    ]  # fmt: skip
-    with contextlib.suppress(threading.BrokenBarrierError):  # the others go anyway
-        barrier.wait(timeout=120)
-    for operation, method, kwargs in calls:
-        started = time.monotonic()
-        try:
-            method(**kwargs)
-        except ClientError as exc:
-            status = int(exc.response["ResponseMetadata"].get("HTTPStatusCode", 0))
-            rec.add(operation, started, status, str(exc))
-            rec.submitted(None)
-            return
-        except Exception as exc:  # connection reset, timeout: no answer, still a figure
-            rec.add(operation, started, 0, repr(exc))
-            rec.submitted(None)
-            return
-        rec.add(operation, started, 200)
-    rec.submitted(job.name)
+        job = LoadJob.at(run_dir, index, expected_output(booster, body))
+        job.input_dir.mkdir(parents=True)
+        (job.input_dir / "data.csv").write_bytes(body)
+        prepared.append(job)
+    return prepared
 
 
 async def call(
-    client: httpx.AsyncClient, rec: Recorder, operation: str, body: dict[str, Any]
+    conn: Connection, rec: Recorder, operation: str, body: dict[str, Any]
 ) -> dict[str, Any] | None:
     """One JSON 1.1 call, recorded; its answer when it is a 200."""
-    headers = {"X-Amz-Target": f"SageMaker.{operation}", "Content-Type": JSON_11}
     started = time.monotonic()
     try:
-        response = await client.post("/", content=json.dumps(body), headers=headers)
-    except httpx.HTTPError as exc:
+        status, answer = await conn.call(operation, body)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
         rec.add(operation, started, 0, repr(exc))
         return None
-    rec.add(operation, started, response.status_code, response.text)
-    if response.status_code != 200:
+    rec.add(operation, started, status, answer.decode(errors="replace"))
+    if status != 200:
         return None
-    answer: dict[str, Any] = response.json()
-    return answer
+    found: dict[str, Any] = json.loads(answer)
+    return found
 
 
-async def describe(client: httpx.AsyncClient, rec: Recorder, name: str) -> None:
-    answer = await call(client, rec, "DescribeTransformJob", {"TransformJobName": name})
+async def describe(conn: Connection, rec: Recorder, name: str) -> None:
+    answer = await call(conn, rec, "DescribeTransformJob", {"TransformJobName": name})
     if answer and answer.get("TransformJobStatus") in TERMINAL:
         rec.ended[name] = answer["TransformJobStatus"]
 
 
-async def poll(client: httpx.AsyncClient, rec: Recorder, think_s: float, seed: int) -> None:
+async def poll(conn: Connection, rec: Recorder, think_s: float, seed: int) -> None:
     """One caller: Describe / ListTransformJobs / ListModels in turn until the run ends."""
     chooser = random.Random(seed)
     operations = ("DescribeTransformJob", "ListTransformJobs", "ListModels")
     turn = seed
-    while not rec.done():
-        operation = operations[turn % len(operations)]
-        turn += 1
-        if operation == "DescribeTransformJob":
-            if rec.created:
-                await describe(client, rec, chooser.choice(rec.created))
-        else:
-            await call(client, rec, operation, {"MaxResults": 100})
-        await asyncio.sleep(think_s)  # 0 still yields to the other callers
+    try:
+        while not rec.done():
+            operation = operations[turn % len(operations)]
+            turn += 1
+            if operation == "DescribeTransformJob":
+                if rec.created:
+                    await describe(conn, rec, chooser.choice(rec.created))
+            else:
+                await call(conn, rec, operation, {"MaxResults": 100})
+            await asyncio.sleep(think_s)  # 0 still yields to the other callers
+    finally:
+        await conn.close()
 
 
-async def sweep(client: httpx.AsyncClient, rec: Recorder) -> None:
+async def sweep(conn: Connection, rec: Recorder) -> None:
     """Once a second, Describe each created job not yet seen ended, so that the run ends
     even when no caller happens to draw the last job (recorded like the others' calls)."""
-    while not rec.done():
-        for name in [n for n in list(rec.created) if n not in rec.ended]:
-            await describe(client, rec, name)
-        await asyncio.sleep(1.0)
+    try:
+        while not rec.done():
+            for name in [n for n in list(rec.created) if n not in rec.ended]:
+                await describe(conn, rec, name)
+            await asyncio.sleep(1.0)
+    finally:
+        await conn.close()
 
 
-async def callers(url: str, rec: Recorder, count: int, think_s: float) -> None:
-    limits = httpx.Limits(max_connections=count + 1, max_keepalive_connections=count + 1)
-    async with httpx.AsyncClient(base_url=url, timeout=CALL_TIMEOUT_S, limits=limits) as client:
-        tasks = [poll(client, rec, think_s, seed) for seed in range(count)]
-        await asyncio.gather(*tasks, sweep(client, rec))
+async def callers(port: int, rec: Recorder, count: int, think_s: float) -> None:
+    def connect() -> Connection:
+        return Connection("127.0.0.1", port, CALL_TIMEOUT_S)
+
+    tasks = [poll(connect(), rec, think_s, seed) for seed in range(count)]
+    await asyncio.gather(*tasks, sweep(connect(), rec))
 
 
-def run_load(url: str, archive: Path, jobs: list[LoadJob], args: argparse.Namespace) -> Recorder:
+def run_load(port: int, run_dir: Path, jobs: list[LoadJob], args: argparse.Namespace) -> Recorder:
     """Submitters and callers against the server at ``url`` until every job has ended or
     ``args.deadline_s`` has passed."""
     rec = Recorder(len(jobs))
-    barrier = threading.Barrier(len(jobs))
-    for job in jobs:
-        threading.Thread(
-            target=submit, args=(url, job, archive, barrier, rec), name=job.name, daemon=True
-        ).start()
-    work = callers(url, rec, args.callers, args.think_ms / 1000)
+    start_submitters(f"http://127.0.0.1:{port}", run_dir, rec)
+    work = callers(port, rec, args.callers, args.think_ms / 1000)
     try:
         asyncio.run(asyncio.wait_for(work, args.deadline_s))
     except TimeoutError:
@@ -347,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = LOAD_DIR / stamp
     print(f"preparing {args.jobs} inputs in {run_dir} ...", flush=True)
-    archive, jobs = prepare(run_dir, args.jobs, args.rows)
+    jobs = prepare(run_dir, args.jobs, args.rows)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
@@ -356,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     ]  # fmt: skip
     with running(command, f"{url}/healthz", run_dir / "server.log"):
         print(f"server {url}; {args.jobs} jobs, {args.callers} callers ...", flush=True)
-        rec = run_load(url, archive, jobs, args)
+        rec = run_load(port, run_dir, jobs, args)
         wall_s = time.monotonic() - rec.started
         results = outcomes(url, jobs)
     stats = summarise(rec.calls)
@@ -367,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{load_at_start:.2f}",
         "code": revision.work_tree(),
         "run": f"{args.jobs} jobs ({args.rows} rows each) submitted at once by {args.jobs} "
-        f"boto3 clients; {args.callers} callers, think time {args.think_ms:g} ms; "
+        f"boto3 clients; {args.callers} callers (a connection each), "
+        f"think time {args.think_ms:g} ms; "
         f"`--max-jobs` default ({os.cpu_count()}); wall {wall_s:.1f} s from the first "
         "submission to the last job seen ended",
     }

@@ -1,4 +1,5 @@
-"""The pure parts of the load benchmark: percentiles, per-operation figures, the section."""
+"""The pure parts of the load benchmark: percentiles, per-operation figures, the section,
+the response head its callers read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.load_client import parse_head
 from bench.load_report import (
     BEGIN,
     END,
@@ -100,3 +102,12 @@ def test_write_section_appends_once_then_replaces_only_the_generated_part(
     assert text.startswith("# Results\n\n## Batch forecasting\n\ntheirs\n\n" + SECTION_TITLE)
     assert "first" not in text
     assert text.endswith(f"{BEGIN}\nsecond\n{END}\n\nThe reading, by hand.\n")
+
+
+def test_parse_head_reads_the_status_and_lower_cased_headers() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+
+    assert parse_head(head) == (200, {"content-length": "12", "connection": "close"})
+    assert parse_head(b"HTTP/1.1 503 Service Unavailable\r\n\r\n") == (503, {})
+    with pytest.raises(ValueError, match="status line"):
+        parse_head(b"SSH-2.0-OpenSSH\r\n\r\n")
