@@ -179,7 +179,9 @@ def test_jobs_at_once_with_pollers_all_complete_with_their_own_outputs(tmp_path:
     try:
         seen = Seen(JOBS)
         submitters = [
-            threading.Thread(target=submit, args=(server.url, i, archive, (d_in, d_out), seen))
+            threading.Thread(
+                target=submit, args=(server.url, i, archive, (d_in, d_out), seen), daemon=True
+            )
             for i, (d_in, d_out, _) in enumerate(jobs)
         ]
         started = time.monotonic()
