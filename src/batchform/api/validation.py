@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import botocore.session
-from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+from botocore.model import (
+    ListShape,
+    MapShape,
+    OperationModel,
+    ServiceModel,
+    Shape,
+    StructureShape,
+)
 
 from batchform.errors import ValidationError
 
@@ -47,10 +55,33 @@ SAGEMAKER = ServiceRules(
 )
 
 
+_SERVICE_MODELS_LOCK = threading.Lock()
+
+
+def service_model(service: str) -> ServiceModel:
+    """botocore's model of ``service``, loaded once per process.
+
+    Loading SageMaker's takes ~0.4 s; without the lock, requests arriving together before it
+    was loaded each loaded their own copy (20 threads: 20 loads, 4 s), stalling the server.
+    """
+    with _SERVICE_MODELS_LOCK:
+        return _loaded_service_model(service)
+
+
+@cache
+def _loaded_service_model(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
+
+
 @cache
 def operation_model(operation: str, service: str = "sagemaker") -> OperationModel:
-    model = botocore.session.get_session().get_service_model(service)
-    return model.operation_model(operation)
+    return service_model(service).operation_model(operation)
+
+
+def load_service_models(services: tuple[str, ...] = ("sagemaker", "logs")) -> None:
+    """Load the service models now (the server does this before it reports ready)."""
+    for service in services:
+        service_model(service)
 
 
 def validate_request(operation: str, params: Any, rules: ServiceRules = SAGEMAKER) -> None:

@@ -16,6 +16,7 @@ import uvicorn
 from batchform.api.app import build_app
 from batchform.api.auth import Guard
 from batchform.api.limits import uvicorn_settings
+from batchform.api.validation import load_service_models
 from batchform.auth.keyring import Keyring
 from batchform.auth.keys import ACCESS_KEYS_ENV, keys_from_environment
 from batchform.cli.common import reported_errors
@@ -105,6 +106,7 @@ def server(
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
     app = build_app(service, ready=lambda: True, guard=Guard(keyring))
     warm_up()
+    load_service_models()  # before the first request, not by every thread of it
     scheduler.start()
     click.echo(
         f"batchform server on http://{host}:{port} (home {settings.home}, max {max_jobs} jobs"
