@@ -15,10 +15,11 @@ last step) picks on the out-of-fold predictions: :data:`BLEND_STEPS` times, add 
 meta-model can. The loss: log loss for classification (the objectives threshold probabilities,
 which must be right first), the objective for regression (MSE in place of R2).
 
-A candidate is scored and explained on the validation split by models that never saw it (its
-fold models together, or the forest). The model it ships is the family refit on ``ctx.full``
-(boosting for the folds' mean best rounds); the stack ships the refit members under their
-weights: a :class:`Blend` or an estimator in a
+A candidate is scored on the validation split by models that never saw it (its fold models
+together, or the forest); its explainability report permutes that split through one such
+model per member (the first fold's), a report predicting some 37 times. It ships the family
+refit on ``ctx.full`` (boosting for the folds' mean best rounds); the stack ships the refit
+members under their weights: a :class:`Blend` or an estimator in a
 :class:`~batchform.models.automl_artifacts.TabularEnsemble`, served by one container.
 
 With MaxCandidates N the stack comes last and is preceded by the first N-1 families; it still
@@ -77,7 +78,8 @@ GBM_TRIALS = 10
 class Fitted:
     """One family, fitted for its own candidate and for the stack."""
 
-    validation_model: Any  # never saw ctx.validation: it scores and explains the candidate
+    validation_model: Any  # never saw ctx.validation: it scores the candidate
+    explained_model: Any  # never saw it either, one model per member: the report permutes it
     oof: metrics.Scores  # out-of-fold (or out-of-bag) scores of ctx.train's rows
     final_model: Any  # what the candidate ships: the same family refit on ctx.full
     described: dict[str, Any]
@@ -149,12 +151,14 @@ def _candidate(
     artifact = TabularEnsemble(ctx.preprocessor, chosen.final_model, ctx.problem.problem_type)
     uri = ctx.layout.ensemble_model(name)
     write_archive(uri, lambda directory: save_artifact(artifact, directory))
-    validation_model, width = chosen.validation_model, _width(ctx)
+    validation_model, explained_model = chosen.validation_model, chosen.explained_model
+    width = _width(ctx)
     return Trained(
         algorithm,
         ensemble_containers(ctx.problem.problem_type, str(uri), ctx.spec.region),
         lambda features: _model_scores(validation_model, features, width),
         chosen.described,
+        explain=lambda features: _model_scores(explained_model, features, width),
     )
 
 
@@ -205,8 +209,8 @@ def _refit(ctx: Context, family: str, bagged: _Bagged, clock: TrialClock) -> Fit
     final = _estimator(ctx, family, bagged.rounds, bagged.params)
     _fit(final, family, ctx.full, None)
     validation_model = Blend(bagged.models, [1.0] * len(bagged.models), _width(ctx))
-    folds = len(bagged.models)
-    return Fitted(validation_model, bagged.oof, final, {**_described(final), "folds": folds})
+    described = {**_described(final), "folds": len(bagged.models)}
+    return Fitted(validation_model, bagged.models[0], bagged.oof, final, described)
 
 
 def _fit_forest(ctx: Context, family: str, clock: TrialClock) -> Fitted:
@@ -222,7 +226,7 @@ def _fit_forest(ctx: Context, family: str, clock: TrialClock) -> Fitted:
         clock.check()
         final = _estimator(ctx, family, TREES).set_params(oob_score=False)
         _fit(final, family, ctx.full, None)
-    return Fitted(model, oof, final, _described(final))
+    return Fitted(model, model, oof, final, _described(final))
 
 
 def _stack(
@@ -251,6 +255,7 @@ def _stack(
     weights, width = list(kept.values()), _width(ctx)
     return Fitted(
         Blend([member.validation_model for member in chosen], weights, width),
+        Blend([member.explained_model for member in chosen], weights, width),
         np.average([member.oof for member in chosen], axis=0, weights=weights),
         Blend([member.final_model for member in chosen], weights, width),
         {"estimator": "Blend", **{f"weight_{name}": share for name, share in kept.items()}},

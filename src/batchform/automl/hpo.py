@@ -6,9 +6,10 @@ every fold boosts until its held-out loss stops improving, so the number of roun
 not searched, and a small learning rate gets the rounds it needs. The objective on the
 out-of-fold predictions is what the search optimises.
 
-A candidate's metrics and explainability report are those of its fold models together (the
-mean of their predictions) on the validation split, which none of them saw: Autopilot's
-"fold models combined into an ensemble". The model it ships is one booster (the XGBoost
+A candidate's metrics are those of its fold models together (the mean of their predictions)
+on the validation split, which none of them saw: Autopilot's "fold models combined into an
+ensemble"; its explainability report permutes the validation split through the first fold's
+booster alone (a report predicts some 37 times). The model it ships is one booster (the XGBoost
 container loads one), refit for the folds' mean best number of rounds on every row
 ``ctx.full`` holds, so the rows held out for validation are not lost to the final model.
 
@@ -157,11 +158,13 @@ def _train(
     )
     problem_type = ctx.problem.problem_type
     threads = ctx.threads
+    first_fold = found.fold_models[:1]
     return Trained(
         "xgboost",
         containers,
         lambda features: fold_mean(found.fold_models, features, problem_type, threads),
         {**params, "num_round": found.rounds, "cv_objective": found.score},
+        explain=lambda features: fold_mean(first_fold, features, problem_type, threads),
     )
 
 
