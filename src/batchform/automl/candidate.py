@@ -13,7 +13,7 @@ from typing import Any
 
 from batchform.automl import metrics
 from batchform.automl.layout import stable_hex
-from batchform.automl.spec import HYPERPARAMETER_TUNING, TabularSpec
+from batchform.automl.spec import HYPERPARAMETER_TUNING, ForecastSpec, TabularSpec
 
 PROCESSING_JOB = "AWS::SageMaker::ProcessingJob"
 TRAINING_JOB = "AWS::SageMaker::TrainingJob"
@@ -80,6 +80,13 @@ def candidate_steps(
             (TRANSFORM_JOB, "transform-job", transform),
         ]
     steps.append((TRAINING_JOB, "training-job", candidate))
+    return step_records(spec, steps)
+
+
+def step_records(
+    spec: TabularSpec | ForecastSpec, steps: list[tuple[str, str, str]]
+) -> list[dict[str, str]]:
+    """``CandidateSteps`` of (step type, ARN resource, name) triples, ARNs in spec's region."""
     return [
         {
             "CandidateStepType": step_type,
@@ -90,7 +97,7 @@ def candidate_steps(
     ]
 
 
-def _arn(spec: TabularSpec, resource: str, name: str) -> str:
+def _arn(spec: TabularSpec | ForecastSpec, resource: str, name: str) -> str:
     partition = "aws"
     if spec.region.startswith("cn-"):
         partition = "aws-cn"

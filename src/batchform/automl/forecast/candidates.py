@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from batchform.automl.candidate import PROCESSING_JOB, TRAINING_JOB, step_records
 from batchform.automl.containers import image_uri
 from batchform.automl.forecast.metrics import OBJECTIVE_TYPE
 from batchform.automl.layout import stable_hex
@@ -23,8 +24,6 @@ from batchform.automl.spec import ForecastSpec
 FORECAST_REPOSITORY = "sagemaker-automl-forecasting"
 FORECAST_TAG = "1.0-cpu-py3"
 FORECAST_ENV = {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
-PROCESSING_JOB = "AWS::SageMaker::ProcessingJob"
-TRAINING_JOB = "AWS::SageMaker::TrainingJob"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +89,4 @@ def candidate_steps(spec: ForecastSpec, candidate: str) -> list[dict[str, str]]:
         (PROCESSING_JOB, "processing-job", analysis),
         (TRAINING_JOB, "training-job", candidate),
     ]
-    return [
-        {
-            "CandidateStepType": step_type,
-            "CandidateStepArn": _arn(spec, resource, name),
-            "CandidateStepName": name,
-        }
-        for step_type, resource, name in steps
-    ]
-
-
-def _arn(spec: ForecastSpec, resource: str, name: str) -> str:
-    partition = "aws"
-    if spec.region.startswith("cn-"):
-        partition = "aws-cn"
-    elif spec.region.startswith("us-gov-"):
-        partition = "aws-us-gov"
-    return f"arn:{partition}:sagemaker:{spec.region}:{spec.account}:{resource}/{name.lower()}"
+    return step_records(spec, steps)
