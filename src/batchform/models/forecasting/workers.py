@@ -29,7 +29,9 @@ Progress = Callable[[int, int], None]  # (series done, series in all)
 
 def jobs_for(series: int) -> int:
     """Processes worth using for ``series`` series: 1 below :data:`PARALLEL_MIN_SERIES`."""
-    if series < PARALLEL_MIN_SERIES:
+    if series < PARALLEL_MIN_SERIES or mp.current_process().daemon:
+        # A daemonic process (a transform job's instance) may not start children: forecast
+        # in this process rather than fail the request.
         return 1
     return max(1, os.cpu_count() or 1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,19 @@ def test_an_archive_without_the_model_document_fails_to_load(tmp_path: Path) -> 
         ModelLoadError, match=r"no forecast-model.json at its root \(it has xgboost-model\)"
     ):
         ForecastRuntime().load(tmp_path, {})
+
+
+def test_a_daemonic_process_forecasts_many_series_in_itself() -> None:
+    """A transform job's instance is a daemonic process, which may not start a pool."""
+    import multiprocessing as mp
+
+    from batchform.models.forecasting.workers import PARALLEL_MIN_SERIES, jobs_for
+
+    process = mp.current_process()
+    was = process.daemon
+    process.daemon = True
+    try:
+        assert jobs_for(PARALLEL_MIN_SERIES * 4) == 1
+    finally:
+        process.daemon = was
+    assert jobs_for(PARALLEL_MIN_SERIES * 4) == max(1, os.cpu_count() or 1)
