@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench bench-automl clean
+.PHONY: install demo test lint typecheck unit bench bench-automl bench-load fuzz clean
 
 # The benchmark (not part of `make test`): Ray Data lives in its own venv so that the product's
 # venv never gets Ray. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--quick --only floor".
@@ -40,6 +40,14 @@ bench: install $(RAY_STAMP)
 # pipeline vs the same objects called directly; see bench/automl.py. Not part of `make test`.
 bench-automl: install
 	$(BIN)/python -m bench.automl $(BENCH_ARGS)
+
+# Load (issue 11): 50 jobs at once + 200 Describe/List callers on a real server; see bench/load.py.
+bench-load: install
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
+
+# The long API fuzz run (issue 11): requests drawn from botocore's models; `make test` runs 200.
+fuzz: install
+	$(BIN)/python -m tests.fuzz_api --examples 10000
 
 $(RAY_STAMP):
 	test -x $(RAY_VENV)/bin/python || $(PYTHON) -m venv $(RAY_VENV)
