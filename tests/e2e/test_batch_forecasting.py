@@ -174,7 +174,7 @@ def test_boto3_trains_forecasters_and_the_best_candidate_forecasts_in_batch(
         logGroupName="/aws/sagemaker/TransformJobs", logStreamNamePrefix="demand-forecast"
     )["events"]
     total = len(SERIES) + 1
-    assert f"Forecast {total} of {total} series" in [event["message"] for event in events]
+    assert f"Forecast {total} of {total} series on 1 process" in [e["message"] for e in events]
 
 
 def test_the_guides_aws_cli_steps(server: Server, s3: Any, data: None, tmp_path: Path) -> None:

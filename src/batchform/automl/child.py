@@ -87,7 +87,9 @@ def run_in_child(
         target=_child_main,
         args=(spec, done, messages, stop, os.getpid()),
         name=f"batchform-automl-{spec.job_name}",
-        daemon=True,
+        # Not daemonic: forecasting backtests run on every core in worker processes, which a
+        # daemonic process may not start. The ``finally`` below ends the child either way.
+        daemon=False,
     )
     proc.start()
     try:

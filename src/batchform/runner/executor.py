@@ -97,7 +97,10 @@ class LocalExecutor:
                 target=_instance_main,
                 args=(task, events, cancel.event, os.getpid()),
                 name=f"batchform-instance-{instance + 1}",
-                daemon=True,
+                # Not daemonic: a model may use every core through worker processes of its
+                # own (forecasting does), which a daemonic process may not start. The
+                # ``finally`` below ends instances; an orphaned one ends itself (_alive).
+                daemon=False,
             )
             proc.start()
             processes[instance] = proc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from batchform.errors import InvocationError
 from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.models.forecasting.artifact import ForecastModel, Member
+from batchform.models.forecasting.workers import PARALLEL_MIN_SERIES
 from batchform.models.registry import open_model
 from tests.conftest import free_port, wait_http
 from tests.forecast_data import CONFIG, HORIZON, csv_bytes, demand_rows
@@ -101,3 +103,31 @@ def test_execution_parameters_over_http(served: str) -> None:
         "BatchStrategy": "SINGLE_RECORD",
         "MaxPayloadInMB": 0,
     }
+
+
+def test_a_transform_instance_forecasts_many_series_on_every_core(
+    archive: Path, tmp_path: Path
+) -> None:
+    """An instance process may start the runtime's pool: the job log says how many processes
+    forecast, and the answer is the one this process gives alone."""
+    series = PARALLEL_MIN_SERIES + 4
+    body = csv_bytes(demand_rows(items=series, days=30))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "demand.csv").write_bytes(body)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("batchform")), "transform",
+            "--job-name", "many", "--image", IMAGE, "--model-data", str(archive),
+            "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+            "--content-type", "text/csv", "--split-type", "None", "--strategy", "SingleRecord",
+            "--max-payload-mb", "0", "--home", str(tmp_path / "home"),
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "demand.csv.out").read_bytes() == in_process(
+        archive, tmp_path / "cache", body
+    )[1]
+    cores = max(1, os.cpu_count() or 1)
+    processes = f"on {cores} process{'es' if cores > 1 else ''}"
+    assert f"[instance 1/model] Forecast {series} of {series} series {processes}" in done.stderr

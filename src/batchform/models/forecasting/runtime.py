@@ -117,7 +117,8 @@ class ForecastRuntime:
             ForecastTask(model.members, series_set.model_input(s), settings)
             for s in series_set.series
         ]
-        results = self._workers(len(tasks)).map(tasks, progress=_Progress(self._sink))
+        workers = self._workers(len(tasks))
+        results = workers.map(tasks, progress=_Progress(self._sink, workers.jobs))
         fallbacks = sum(1 for r in results if r.fallback)
         if fallbacks:
             line = f"NPTS stood in for a model on {fallbacks} of {len(results)} series"
@@ -145,19 +146,22 @@ class ForecastRuntime:
 
 
 class _Progress:
-    """Logs ``series done / total`` every :data:`PROGRESS_INTERVAL_S` and at the end."""
+    """Logs ``series done / total`` every :data:`PROGRESS_INTERVAL_S` and at the end, with
+    the number of processes forecasting (so a log shows whether every core was used)."""
 
-    def __init__(self, sink: LogSink | None) -> None:
+    def __init__(self, sink: LogSink | None, jobs: int) -> None:
         self._next = time.monotonic() + PROGRESS_INTERVAL_S
         self._sink = sink
+        self._on = f"on {jobs} process{'es' if jobs > 1 else ''}"
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if done == total or now >= self._next:
             self._next = now + PROGRESS_INTERVAL_S
-            _log.info("Forecast %d of %d series", done, total)
+            line = f"Forecast {done} of {total} series {self._on}"
+            _log.info(line)
             if self._sink is not None:
-                self._sink(f"Forecast {done} of {total} series")
+                self._sink(line)
 
 
 def _check_types(content_type: str | None, accept: str | None) -> None:

@@ -6,13 +6,16 @@ a few seconds: each imports statsforecast); above, in a pool of one process per 
 statsforecast's ``n_jobs=-1`` would. Pool processes are *spawned*, not forked: the caller may
 be a server with threads, and a fork copies locks other threads hold. Tasks go out in chunks
 of :data:`CHUNK_SERIES`, at most two chunks per process in flight, so only those chunks'
-inputs and the (small) results are held at once.
+inputs and the (small) results are held at once. A pool process exits when the process that
+started it dies (a transform instance killed on a stop, say): nothing else would end it.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
@@ -108,7 +111,9 @@ class Workers(Generic[T, R]):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._jobs, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self._jobs, mp_context=mp.get_context("spawn"), initializer=exit_with_parent
+            )
         return self._pool
 
 
@@ -120,6 +125,25 @@ def _wait(future: Future[list[R]], check: Callable[[], None]) -> list[R]:
             return future.result(timeout=POLL_S)
         except TimeoutError:
             continue
+
+
+def exit_with_parent() -> None:
+    """A pool process's set-up: outlive neither its parent nor a Ctrl-C meant for it.
+
+    Pool processes block on a queue whose write end they hold themselves, so a parent killed
+    outright (SIGKILL) would leave them waiting forever; a thread waits on the parent's
+    sentinel instead. Ctrl-C reaches the whole process group; the parent decides what to stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = mp.parent_process()
+    if parent is None:  # not a child of a multiprocessing process
+        return
+
+    def wait_then_exit() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=wait_then_exit, name="exit-with-parent", daemon=True).start()
 
 
 def run_chunk(task: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
