@@ -34,6 +34,8 @@ MAX_PARTS = 10_000
 _READ_BUFFER_BYTES = 256 * 1024
 # Enough connections for every in-flight read and upload of a busy worker process.
 _MAX_POOL_CONNECTIONS = 64
+_CONNECT_TIMEOUT_S = 10
+_READ_TIMEOUT_S = 60
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 
 _log = logging.getLogger(__name__)
@@ -45,8 +47,15 @@ class _Encryption(TypedDict, total=False):
 
 
 def default_client() -> S3Client:
-    """A thread-safe S3 client from the standard AWS configuration, with retries and a big pool."""
+    """A thread-safe S3 client from the standard AWS configuration, with retries and a big pool.
+
+    Timeouts are explicit: a store that stops answering (a stall mid-body included: the read
+    timeout applies to every socket read) costs a retry after at most ``_READ_TIMEOUT_S``, and
+    an unreachable endpoint fails fast rather than after botocore's 60 s connect timeout.
+    """
     config = Config(
+        connect_timeout=_CONNECT_TIMEOUT_S,
+        read_timeout=_READ_TIMEOUT_S,
         retries={"mode": "standard", "max_attempts": 8},
         max_pool_connections=_MAX_POOL_CONNECTIONS,
         user_agent_extra="batchform",
