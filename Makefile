@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench bench-automl bench-load fuzz clean
+.PHONY: install demo test lint typecheck unit bench bench-automl bench-forecast bench-load fuzz clean
 
 # The benchmark (not part of `make test`): Ray Data lives in its own venv so that the product's
 # venv never gets Ray. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--quick --only floor".
@@ -40,6 +40,11 @@ bench: install $(RAY_STAMP)
 # pipeline vs the same objects called directly; see bench/automl.py. Not part of `make test`.
 bench-automl: install
 	$(BIN)/python -m bench.automl $(BENCH_ARGS)
+
+# Forecasting (issue 10): the best candidate vs seasonal naive (wQL, MASE on held-out days) and
+# its container vs statsforecast called directly, at 100 and 10,000 series; see bench/forecast.py.
+bench-forecast: install
+	$(BIN)/python -m bench.forecast $(BENCH_ARGS)
 
 # Load (issue 11): 50 jobs at once + 200 Describe/List callers on a real server; see bench/load.py.
 bench-load: install

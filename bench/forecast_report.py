@@ -1,0 +1,335 @@
+"""The forecasting benchmark's results and their section of ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.automl import Load
+from bench.forecast_data import HISTORY_DAYS, HORIZON, QUANTILES
+
+SECTION_TITLE = "## Batch forecasting (issue 10)"
+BEGIN = "<!-- bench.forecast: generated part, replaced by each full run -->"
+END = "<!-- bench.forecast: end of the generated part -->"
+THROUGHPUT_GOAL = 1.2  # transform wall ÷ direct wall
+
+
+TRANSFORMS = {
+    "transform": "the guide's layout: one CSV of every series, one request, one instance (its "
+    "pool forecasts on every core)",
+}
+METRICS = ("wQL", *(f"wQL[{int(q[1:]) / 100:g}]" for q in QUANTILES), "MASE", "WAPE")
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """One AutoML job: what it trained, how long it took, what it chose."""
+
+    series: int
+    algorithms: str  # AlgorithmsConfig as given
+    algorithms_trained: list[str]  # the candidates' algorithms, in order
+    total_s: float
+    first_s: float | None
+    candidates: int
+    status: str
+    best: str
+    best_objective: float  # its backtest AverageWeightedQuantileLoss
+    members: dict[str, float]  # model → ensemble weight
+    backtests: str
+    cpu_s: float
+    peak_rss_mb: float
+    load: Load
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One timed forecast of ``series`` series with the best candidate of a job's models."""
+
+    job_series: int
+    contender: str  # "transform" | "direct" | "seasonal naive"
+    series: int
+    wall_s: float  # the whole process: start-up, load, work
+    inner_s: float | None  # transform: its own run time; direct: read → write
+    cpu_s: float
+    peak_rss_mb: float
+    load: Load
+    notes: dict[str, str] = field(default_factory=dict)
+    error: str = ""  # the job's FailureReason when the transform failed
+
+
+@dataclass(frozen=True, slots=True)
+class AccuracyResult:
+    job_series: int
+    contender: str
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SizeResult:
+    """Everything measured at one number of series."""
+
+    job: JobResult
+    runs: list[RunResult]
+    accuracy: list[AccuracyResult]
+    agreement: dict[str, str]  # transform layout → how its output compares with direct's
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SizeResult:
+        job = JobResult(**{**raw["job"], "load": Load(**raw["job"]["load"])})
+        runs = [RunResult(**{**r, "load": Load(**r["load"])}) for r in raw["runs"]]
+        return cls(job, runs, [AccuracyResult(**a) for a in raw["accuracy"]], raw["agreement"])
+
+    def run(self, contender: str, series: int) -> RunResult | None:
+        return next((r for r in self.runs if (r.contender, r.series) == (contender, series)), None)
+
+    def steady_pair(self, contender: str) -> tuple[RunResult, RunResult] | None:
+        """(small run, large run) of ``contender``, when both succeeded."""
+        runs = sorted((r for r in self.runs if r.contender == contender), key=lambda r: r.series)
+        if len(runs) < 2 or runs[0].error or runs[-1].error:
+            return None
+        return runs[0], runs[-1]
+
+    def transforms(self) -> list[str]:
+        """The transform layouts run, in order."""
+        names = [r.contender for r in self.runs if r.contender.startswith("transform")]
+        return list(dict.fromkeys(names))
+
+
+def steady_rate(small: RunResult, large: RunResult) -> float:
+    """Series/s with every fixed cost cancelled: Δseries ÷ Δwall."""
+    return (large.series - small.series) / max(large.wall_s - small.wall_s, 1e-9)
+
+
+def throughput_ratios(size: SizeResult, layout: str) -> dict[str, float]:
+    """Transform layout ÷ direct time, with start-up (the large runs' walls) and without it
+    (the inverse ratio of the steady rates); empty when a run failed."""
+    transform, direct = size.steady_pair(layout), size.steady_pair("direct")
+    if transform is None or direct is None:
+        return {}
+    return {
+        "with start-up": transform[1].wall_s / direct[1].wall_s,
+        "without start-up": steady_rate(*direct) / steady_rate(*transform),
+    }
+
+
+def cpu_ratio(size: SizeResult, layout: str) -> float | None:
+    """Transform layout ÷ direct CPU seconds on the large input: the work each did, which
+    other sessions on the machine disturb less than the wall time."""
+    transform, direct = size.steady_pair(layout), size.steady_pair("direct")
+    if transform is None or direct is None or direct[1].cpu_s <= 0:
+        return None
+    return transform[1].cpu_s / direct[1].cpu_s
+
+
+# --- rendering ---
+
+
+def render(sizes: list[SizeResult], context: dict[str, str]) -> str:
+    parts = [
+        BEGIN,
+        "",
+        "Generated by `python -m bench.forecast` (`make bench-forecast`); see its docstring "
+        "for what each contender does. The machine is shared: each row says how many other "
+        "cores were busy while it ran.",
+        "",
+        *(f"- {key}: {value}" for key, value in context.items()),
+        "",
+        _jobs_table(sizes),
+        _accuracy_table(sizes),
+        _throughput_table(sizes),
+        _targets_table(sizes),
+        END,
+    ]
+    return "\n".join(parts)
+
+
+def _jobs_table(sizes: list[SizeResult]) -> str:
+    lines = [
+        "### The AutoML jobs\n",
+        "| series | AlgorithmsConfig | candidates | best (backtest wQL) | ensemble weights "
+        "| first candidate s | total s | CPU s | peak RSS MB | load | backtests |",
+        "| ---: | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for size in sizes:
+        j = size.job
+        first = "—" if j.first_s is None else f"{j.first_s:.1f}"
+        weights = ", ".join(f"{m} {w:.2f}" for m, w in j.members.items())
+        lines.append(
+            f"| {j.series:,} | {j.algorithms} | {j.candidates} ({j.status}) "
+            f"| {j.best} ({j.best_objective:.4f}) | {weights} | {first} | {j.total_s:.1f} "
+            f"| {j.cpu_s:.0f} | {j.peak_rss_mb:,.0f} | {j.load.text()} | {j.backtests} |"
+        )
+    lines += [
+        "",
+        f"History: {HISTORY_DAYS} days per series (new series fewer), daily, 3 backtest windows "
+        f"of {HORIZON} days. Times from `run_forecast` called in the job's own process (its "
+        "interpreter start and imports not included); CPU s and peak RSS of that process "
+        "and its backtest pool.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _accuracy_table(sizes: list[SizeResult]) -> str:
+    lines = [
+        f"### Accuracy on the held-out {HORIZON} days\n",
+        "| series | forecast | " + " | ".join(METRICS) + " | wQL vs seasonal naive |",
+        "| ---: | --- | " + " | ".join("---:" for _ in METRICS) + " | ---: |",
+    ]
+    for size in sizes:
+        naive = next(a for a in size.accuracy if a.contender.startswith("seasonal naive"))
+        for a in size.accuracy:
+            values = " | ".join(f"{a.metrics[m]:.4f}" for m in METRICS)
+            change = a.metrics["wQL"] / naive.metrics["wQL"] - 1
+            lines.append(f"| {a.job_series:,} | {a.contender} | {values} | {change:+.1%} |")
+    lines += [
+        "",
+        "wQL: the mean of wQL[τ] over p10, p50, p90 (AverageWeightedQuantileLoss), pooled over "
+        "every series and day; MASE per series against the in-sample seasonal naive error, "
+        "averaged; WAPE of the mean. Lower is better. Seasonal naive: statsforecast "
+        "`SeasonalNaive(season_length=7)`, p10/p90 its 80 % prediction interval, p50 its "
+        "forecast, clipped at 0 (the target is never negative), as batchform's own "
+        "`seasonal-naive` model. Models alone: the direct path (statsforecast, NPTS from "
+        "batchform) with that model only; the container gives the same (see the agreement).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _throughput_table(sizes: list[SizeResult]) -> str:
+    lines = [
+        "### Throughput: the best candidate's models, container vs library\n",
+        "| job | contender | series | wall s | series/s (with start-up) | inner s | CPU s "
+        "| cores | peak RSS MB | load | notes |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    lines += [_run_row(r) for size in sizes for r in size.runs]
+    lines += [
+        "",
+        "| job | members | layout | transform ÷ direct wall, with start-up | without "
+        "| CPU s ratio |",
+        "| ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for size in sizes:
+        members = ", ".join(f"{m} {w:.2f}" for m, w in size.job.members.items())
+        for layout in size.transforms():
+            ratios, cpu = throughput_ratios(size, layout), cpu_ratio(size, layout)
+            figures = [ratios.get("with start-up"), ratios.get("without start-up"), cpu]
+            shown = " | ".join("failed" if f is None else f"{f:.2f} ×" for f in figures)
+            lines.append(f"| {size.job.series:,} | {members} | {layout} | {shown} |")
+    agreements = [
+        f"{s.job.series:,} series, {layout}: {text}"
+        for s in sizes
+        for layout, text in s.agreement.items()
+    ]
+    lines += [
+        "",
+        "All transforms: `batchform transform --model-json` with the best candidate's "
+        "InferenceContainers[0], ContentType text/csv, SplitType None, SingleRecord, "
+        "MaxPayloadInMB 0, AssembleWith Line, on the history plus the future rows (price). "
+        + " ".join(f"`{name}`: {description}." for name, description in TRANSFORMS.items())
+        + " Inner s: the transform's own plan-to-end time. `direct`: "
+        "one process, pandas reads the same CSV, statsforecast `StatsForecast(models=[the "
+        "members], freq='D', n_jobs=-1).forecast(h=14, level=[80])`, NPTS per series, the "
+        "weights applied, one CSV written; inner s is read → write. `seasonal naive`: the same "
+        "path with SeasonalNaive alone. Wall times include interpreter start, imports and "
+        "worker start-up; the best of the repeats counts. Without start-up: the inverse ratio "
+        "of Δseries ÷ Δwall between the small and the large input. CPU s ratio: of the large "
+        "runs, less disturbed by the machine's other load than wall times. Agreement with the "
+        "direct "
+        "output on the large input: " + ("; ".join(agreements) or "none (no transform ran)") + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _run_row(r: RunResult) -> str:
+    if r.error:
+        return (
+            f"| {r.job_series:,} | {r.contender} | {r.series:,} | {r.wall_s:.1f} | failed | — "
+            f"| — | — | — | {r.load.text()} | **failed**: {r.error} |"
+        )
+    inner = "—" if r.inner_s is None else f"{r.inner_s:.1f}"
+    notes = "; ".join(f"{k} {v}" for k, v in r.notes.items())
+    return (
+        f"| {r.job_series:,} | {r.contender} | {r.series:,} | {r.wall_s:.1f} "
+        f"| {r.series / r.wall_s:,.1f} | {inner} | {r.cpu_s:.0f} "
+        f"| {r.cpu_s / r.wall_s:.2f} | {r.peak_rss_mb:,.0f} | {r.load.text()} | {notes} |"
+    )
+
+
+def _targets_table(sizes: list[SizeResult]) -> str:
+    lines = ["### Targets (issue 10)\n", "| target | figure | goal | verdict |"]
+    lines.append("| --- | --- | --- | --- |")
+    for size in sizes:
+        best, naive = size.accuracy[0], _naive(size)
+        met = best.metrics["wQL"] < naive.metrics["wQL"]
+        lines.append(
+            f"| {size.job.series:,} series: best candidate's wQL < seasonal naive's "
+            f"| {best.metrics['wQL']:.4f} vs {naive.metrics['wQL']:.4f} | lower "
+            f"| {_verdict(met)} |"
+        )
+    for size in sizes:
+        for layout in size.transforms():
+            ratios = throughput_ratios(size, layout)
+            if not ratios:
+                lines.append(
+                    f"| {size.job.series:,} series: {layout} ÷ direct time | the transform "
+                    f"failed | ≤ {THROUGHPUT_GOAL:g} × | **missed** |"
+                )
+            for label, ratio in ratios.items():
+                verdict = _verdict(ratio <= THROUGHPUT_GOAL)
+                lines.append(
+                    f"| {size.job.series:,} series: {layout} ÷ direct time, {label} "
+                    f"| {ratio:.2f} × | ≤ {THROUGHPUT_GOAL:g} × | {verdict} |"
+                )
+    return "\n".join([*lines, ""])
+
+
+def _naive(size: SizeResult) -> AccuracyResult:
+    return next(a for a in size.accuracy if a.contender.startswith("seasonal naive"))
+
+
+def _verdict(met: bool) -> str:
+    return "**met**" if met else "**missed**"
+
+
+def write_section(path: Path, generated: str) -> None:
+    """Put ``generated`` between the markers of this section of ``path``; text before and
+    after them (the hand-written reading) is kept, and a file without them gets the section
+    appended."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        text = head + generated + rest.split(END, 1)[1]
+    else:
+        text = f"{old.rstrip()}\n\n{SECTION_TITLE}\n\n{generated}\n".lstrip()
+    path.write_text(text)
+
+
+def context_lines(command: str, started: str, code: str, load: float) -> dict[str, str]:
+    memory_gib = psutil.virtual_memory().total / 1024**3
+    libraries = ("statsforecast", "pandas", "numpy", "pyarrow")
+    versions = ", ".join(f"{name} {_version(name)}" for name in libraries)
+    return {
+        "command": f"`{command}`",
+        "date": f"{started}; {os.cpu_count()} cores, {memory_gib:.1f} GiB; "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}",
+        "libraries": versions,
+        "code": code,
+        "load": f"1-minute load average at the start {load:.2f}; each row gives the other "
+        "cores busy during it",
+    }
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
