@@ -5,8 +5,9 @@ Each series is fitted on its own, so series are independent tasks. Below
 a few seconds: each imports statsforecast); above, in a pool of one process per CPU, as
 statsforecast's ``n_jobs=-1`` would. Pool processes are *spawned*, not forked: the caller may
 be a server with threads, and a fork copies locks other threads hold. Tasks go out in chunks
-of :data:`CHUNK_SERIES`, at most two chunks per process in flight, so only those chunks'
-inputs and the (small) results are held at once. A pool process exits when the process that
+of at most :data:`CHUNK_SERIES` (smaller for fewer series: :func:`chunk_size`), at most two
+chunks per process in flight, so only those chunks' inputs and the (small) results are held
+at once. A pool process exits when the process that
 started it dies (a transform instance killed on a stop, say): nothing else would end it.
 """
 
@@ -23,6 +24,7 @@ from typing import Generic, TypeVar
 
 PARALLEL_MIN_SERIES = 32
 CHUNK_SERIES = 8
+CHUNKS_PER_PROCESS = 16  # enough that the last chunks finish close together
 POLL_S = 0.2
 
 T = TypeVar("T")
@@ -96,7 +98,8 @@ class Workers(Generic[T, R]):
                 yield self._task(item)
             return
         pool = self._ensure_pool()
-        chunks = [items[i : i + CHUNK_SERIES] for i in range(0, len(items), CHUNK_SERIES)]
+        size = chunk_size(len(items), self._jobs)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
         in_flight: list[Future[list[R]]] = []
         next_chunk = 0
         try:
@@ -115,6 +118,14 @@ class Workers(Generic[T, R]):
                 self._jobs, mp_context=mp.get_context("spawn"), initializer=pool_process_setup
             )
         return self._pool
+
+
+def chunk_size(items: int, jobs: int) -> int:
+    """Series per chunk: :data:`CHUNK_SERIES`, fewer when that would leave a process fewer
+    than :data:`CHUNKS_PER_PROCESS` chunks. The pool's work ends when its slowest process's
+    last chunk does; with 100 series of 0.3 s on 2 processes, chunks of 8 left one process
+    idle for up to 2.4 s."""
+    return max(1, min(CHUNK_SERIES, items // (jobs * CHUNKS_PER_PROCESS)))
 
 
 def _wait(future: Future[list[R]], check: Callable[[], None]) -> list[R]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from batchform.models.forecasting.workers import CHUNK_SERIES, Workers
+from batchform.models.forecasting.workers import CHUNK_SERIES, Workers, chunk_size
 
 DEADLINE_S = 60.0
 
@@ -24,7 +24,7 @@ def record_pid_then_sleep(directory: str) -> int:
 
 def start_pool_and_block(directory: str) -> None:
     with Workers(record_pid_then_sleep, 2) as workers:
-        workers.map([directory] * 2 * CHUNK_SERIES)  # a chunk per process
+        workers.map([directory] * 4)  # chunks of one: a chunk per process, two waiting
 
 
 def gone(pid: int) -> bool:
@@ -52,3 +52,10 @@ def test_pool_processes_exit_when_their_parent_is_killed(tmp_path: Path) -> None
     finally:
         owner.kill()
         owner.join()
+
+
+def test_chunks_shrink_so_that_every_process_gets_many() -> None:
+    assert chunk_size(10_000, 2) == CHUNK_SERIES
+    assert chunk_size(100, 2) == 3
+    assert chunk_size(40, 2) == 1
+    assert chunk_size(5, 8) == 1
