@@ -645,34 +645,52 @@ def job_main(args: argparse.Namespace) -> None:
         max_candidates=args.max_candidates or None,
         max_job_runtime_s=args.max_runtime or None,
     )
-    log = (out / "events.jsonl").open("w", encoding="utf-8")
-    started = time.monotonic()
-    events: list[dict[str, Any]] = []
+    with EventLog(out / "events.jsonl", "validation") as log:
+        run_in_child(spec, log.emit, threading.Event())
+    print(json.dumps(summarise(log.events, log.elapsed_s)))
 
-    def emit(event: Any) -> None:
-        record = {"t": time.monotonic() - started, "type": type(event).__name__}
+
+class EventLog:
+    """A bench job's AutoML events, kept in :attr:`events` and written as JSON lines (each
+    with ``t``, seconds since the log opened, and ``type``); candidates and status changes are
+    echoed to stderr, their objective called ``objective``."""
+
+    ECHOED = ("CandidateDone", "CandidateFailed", "SecondaryStatus")
+
+    def __init__(self, path: Path, objective: str) -> None:
+        self._sink = path.open("w", encoding="utf-8")
+        self._objective = objective
+        self._started = time.monotonic()
+        self.events: list[dict[str, Any]] = []
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sink.close()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._started
+
+    def emit(self, event: Any) -> None:
+        record = {"t": self.elapsed_s, "type": type(event).__name__}
         record.update(dataclasses.asdict(event))
-        events.append(record)
-        log.write(json.dumps(record) + "\n")
-        log.flush()
-        if record["type"] in ("CandidateDone", "CandidateFailed", "SecondaryStatus"):
-            print(f"  {record['t']:7.1f} s {_event_text(record)}", file=sys.stderr, flush=True)
+        self.events.append(record)
+        self._sink.write(json.dumps(record) + "\n")
+        self._sink.flush()
+        if record["type"] in self.ECHOED:
+            print(f"  {record['t']:7.1f} s {self._text(record)}", file=sys.stderr, flush=True)
 
-    run_in_child(spec, emit, threading.Event())
-    total_s = time.monotonic() - started
-    log.close()
-    print(json.dumps(summarise(events, total_s)))
-
-
-def _event_text(record: dict[str, Any]) -> str:
-    if record["type"] == "CandidateDone":
-        return (
-            f"{record['name']} ({record['algorithm']}) validation "
-            f"{record['objective_value']:.4g} in {record['training_s']:.1f} s"
-        )
-    if record["type"] == "CandidateFailed":
-        return f"{record['name']} failed: {record['reason']}"
-    return str(record["value"])
+    def _text(self, record: dict[str, Any]) -> str:
+        if record["type"] == "CandidateDone":
+            return (
+                f"{record['name']} ({record['algorithm']}) {self._objective} "
+                f"{record['objective_value']:.4g} in {record['training_s']:.1f} s"
+            )
+        if record["type"] == "CandidateFailed":
+            return f"{record['name']} failed: {record['reason']}"
+        return str(record["value"])
 
 
 def score_main(args: argparse.Namespace) -> None:

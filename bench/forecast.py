@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.automl import Load, best_candidate, last_json, measured, read_events
+from bench.automl import EventLog, Load, best_candidate, last_json, measured, read_events
 from bench.forecast_accuracy import (
     Forecasts,
     accuracy,
@@ -376,32 +376,9 @@ def job_main(args: argparse.Namespace) -> None:
         quantiles=QUANTILES,
         algorithms=tuple(a for a in args.algorithms.split(",") if a),
     )
-    started = time.monotonic()
-    events: list[dict[str, Any]] = []
-    with (out / "events.jsonl").open("w", encoding="utf-8") as log:
-
-        def emit(event: Any) -> None:
-            record = {"t": time.monotonic() - started, "type": type(event).__name__}
-            record.update(dataclasses.asdict(event))
-            events.append(record)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(f"  {record['t']:7.1f} s {_event_text(record)}", file=sys.stderr, flush=True)
-
-        run_forecast(spec, emit=emit, cancelled=lambda: False)
-    print(json.dumps(summarise(events, time.monotonic() - started)))
-
-
-def _event_text(record: dict[str, Any]) -> str:
-    kind = record["type"]
-    if kind == "CandidateDone":
-        return (
-            f"{record['name']} ({record['algorithm']}) backtest objective "
-            f"{record['objective_value']:.4g} in {record['training_s']:.1f} s"
-        )
-    if kind == "CandidateFailed":
-        return f"{record['name']} failed: {record['reason']}"
-    return f"{kind} {record.get('value', record.get('text', ''))}"
+    with EventLog(out / "events.jsonl", "backtest objective") as log:
+        run_forecast(spec, emit=log.emit, cancelled=lambda: False)
+    print(json.dumps(summarise(log.events, log.elapsed_s)))
 
 
 def summarise(events: list[dict[str, Any]], total_s: float) -> dict[str, Any]:
