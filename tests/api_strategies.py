@@ -95,11 +95,10 @@ def operation_model(service: str, operation: str) -> OperationModel:
     return service_model(service).operation_model(operation)
 
 
-def calls(service: str, target_prefix: str, operations: list[str]) -> st.SearchStrategy[Call]:
-    """Calls of ``operations`` of ``service``, valid or broken."""
-    return st.sampled_from(operations).flatmap(
-        lambda operation: _calls_of(service, target_prefix, operation)
-    )
+def calls_of_services(operations: list[tuple[str, str, str]]) -> st.SearchStrategy[Call]:
+    """Calls, valid or broken, of ``(service, target prefix, operation)`` triples, each
+    operation as likely as any other whatever its service."""
+    return st.sampled_from(operations).flatmap(lambda triple: _calls_of(*triple))
 
 
 @cache

@@ -42,7 +42,7 @@ from batchform.api.protocol import CONTENT_TYPE, LOGS_TARGET_PREFIX, TARGET_PREF
 from batchform.config import Settings
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
-from tests.api_strategies import FUZZ_BUCKET, Call, Expect, calls
+from tests.api_strategies import FUZZ_BUCKET, Call, Expect, calls_of_services
 from tests.integration.api.guarded_serving import serving_guarded
 
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -88,10 +88,11 @@ class Tally:
 
 
 def all_calls() -> st.SearchStrategy[Call]:
-    """Calls of every operation the server serves, SageMaker's and CloudWatch Logs'."""
-    return st.one_of(
-        calls("sagemaker", TARGET_PREFIX, list(OPERATIONS)),
-        calls("logs", LOGS_TARGET_PREFIX, list(cloudwatch_logs.OPERATIONS)),
+    """Calls of every operation the server serves, SageMaker's and CloudWatch Logs', each
+    operation as likely as any other (not half the calls for the few Logs operations)."""
+    return calls_of_services(
+        [("sagemaker", TARGET_PREFIX, op) for op in OPERATIONS]
+        + [("logs", LOGS_TARGET_PREFIX, op) for op in cloudwatch_logs.OPERATIONS]
     )
 
 
