@@ -1,7 +1,7 @@
 """Hypothesis strategies for API calls, drawn from botocore's service models.
 
-:func:`calls` draws one call of a service: a body valid for the operation's input shape, or
-that body broken in one place — a member missing, of the wrong type, out of range, off its
+:func:`calls_of_services` draws one call of an operation: a body valid for its input shape,
+or that body broken in one place — a member missing, of the wrong type, out of range, off its
 pattern or enum, unknown, nested too deep, huge — or broken as bytes: invalid UTF-8, truncated,
 not an object, over the size cap. Each :class:`Call` says what the server must answer.
 
