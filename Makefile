@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench bench-automl bench-forecast bench-load fuzz clean
+.PHONY: install browser demo test lint typecheck unit bench bench-automl bench-forecast bench-load fuzz clean
 
 # The benchmark (not part of `make test`): Ray Data lives in its own venv so that the product's
 # venv never gets Ray. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--quick --only floor".
@@ -30,8 +30,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict src/batchform tests
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -q
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (never a downloaded
+# browser). Installed here when missing, as root (CI's fresh Debian); elsewhere the tests say
+# how to install it and are skipped, except under CI=true, where they fail.
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+browser:
+	@test -x $(CHROMIUM_PATH) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the dashboard's browser tests"; \
+	    log=$$(mktemp); \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium; } >$$log 2>&1 \
+	      || { cat $$log; rm -f $$log; exit 1; }; \
+	    rm -f $$log; \
+	  else \
+	    echo "no $(CHROMIUM_PATH): sudo apt-get install -y --no-install-recommends chromium"; \
+	  fi; }
 
 bench: install $(RAY_STAMP)
 	$(BIN)/python -m bench.run --ray-python $(RAY_VENV)/bin/python $(BENCH_ARGS)
