@@ -25,7 +25,7 @@ from batchform.errors import BatchformError, ValidationError
 from batchform.jobs.scheduler import Scheduler
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
-from batchform.runner.executor import warm_up
+from batchform.runner.executors.local import warm_up
 
 
 @click.command("server")

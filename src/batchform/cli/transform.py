@@ -23,7 +23,7 @@ from batchform.cli.requests import complete_requests, load_json, set_path
 from batchform.config import Settings
 from batchform.jobs.requests import model_spec, run_spec
 from batchform.models.images import ImageCatalog
-from batchform.runner.executor import CancelToken
+from batchform.runner.cancel import CancelToken
 from batchform.runner.result import JobStatus, RunResult
 from batchform.runner.run import plan_run, run_plan
 

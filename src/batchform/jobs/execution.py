@@ -29,12 +29,26 @@ from batchform.jobs.sink import StoreSink
 from batchform.jobs.store import JobStore
 from batchform.jobs.watcher import JobWatcher
 from batchform.models.images import ImageCatalog
-from batchform.runner.executor import CancelToken
+from batchform.runner.cancel import CancelToken
+from batchform.runner.executor import Executor
 from batchform.runner.plan import Plan
 from batchform.runner.result import RunResult, truncate
 from batchform.runner.run import plan_run, run_plan
 
 logger = logging.getLogger(__name__)
+
+
+class _Chosen:
+    """The executor that runs this process's transform jobs, chosen once at start from the
+    server's configuration (``batchform server --executor``); None: local instance processes.
+    Held here rather than passed by the scheduler, which knows nothing of executors."""
+
+    executor: Executor | None = None
+
+
+def use_executor(executor: Executor | None) -> None:
+    """Run this process's transform jobs with ``executor`` (None: local processes)."""
+    _Chosen.executor = executor
 
 
 class JobControl:
@@ -107,7 +121,9 @@ def _execute(
     store.start_run(lease, now=_now(), planned=planned_rows(plan))
     sink = StoreSink(store, lease, plan, on_lease_lost=control.lose_lease)
     with JobWatcher(store, lease.name, control.cancel, [sink.flush]):
-        result = run_plan(plan, settings=settings, progress=sink, cancel=control.cancel)
+        result = run_plan(
+            plan, settings=settings, progress=sink, cancel=control.cancel, executor=_Chosen.executor
+        )
     sink.flush()
     _conclude(store, lease, result, control)
 

@@ -1,221 +1,93 @@
-"""Run a plan with one worker process per busy instance (docs/semantics.md, "Instances").
+"""The executor seam: what runs a plan's instances, chosen from configuration.
 
-Each instance loads its own model copy and processes its objects; events come back over a
-queue and are handed to the sink in this process. A process that dies without saying goodbye
-fails its unfinished objects instead of hanging the run.
+``Executor.run(plan, cancel=…, progress=…)`` is the one call the jobs layer and the CLI make.
+The local executor (one child process per instance) is the default; ``--executor ray`` runs
+the same instance code as Ray actors. Only :mod:`batchform.runner.executors.ray_executor`
+imports ``ray``, and only when a Ray executor is built, so the default install never needs it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
-import multiprocessing as mp
-import os
-import queue as queue_mod
-import signal
 from dataclasses import dataclass
-from multiprocessing import forkserver
-from multiprocessing.context import ForkServerContext, ForkServerProcess
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event as MpEvent
+from enum import StrEnum
 from pathlib import Path
+from typing import Literal, Protocol
 
-from batchform.runner.events import Event, ObjectFailed, ProgressSink
-from batchform.runner.instance import Instance, InstanceTask
+from batchform.errors import ValidationError
+from batchform.runner.cancel import Cancel, CancelToken
+from batchform.runner.events import ProgressSink
 from batchform.runner.plan import Plan
-from batchform.runner.progress import RunProgress
 from batchform.runner.result import RunResult
-from batchform.runner.spec import MIB
 
-POLL_S = 0.1
-GOODBYE_GRACE_S = 2.0
-
-# Instances are forked from a forkserver: unlike a plain fork, nothing of the caller's threads
-# or connections is inherited. A long-running server also preloads the common model frameworks
-# there (``warm_up``), so its jobs start in milliseconds instead of re-importing xgboost and
-# friends (~1.5 s); a one-shot ``batchform transform`` does not, since a forkserver holding
-# them would only add its own memory to the run. Frameworks not installed are skipped.
-RUNNER_PRELOAD = ["batchform.runner.instance"]
-FRAMEWORK_PRELOAD = ["numpy", "pyarrow.csv", "xgboost"]
-_CTX: ForkServerContext = mp.get_context("forkserver")
-_CTX.set_forkserver_preload(RUNNER_PRELOAD)
+__all__ = ["Cancel", "CancelToken", "Executor", "ExecutorConfig", "ExecutorKind", "NodeDirs"]
 
 
-def warm_up() -> None:
-    """Start the forkserver now, with the frameworks loaded, so every job starts fast."""
-    _CTX.set_forkserver_preload(RUNNER_PRELOAD + FRAMEWORK_PRELOAD)
-    forkserver.ensure_running()
+class Executor(Protocol):
+    """Runs every pending object of a plan; events go to ``progress`` in this process."""
+
+    def run(self, plan: Plan, *, cancel: Cancel, progress: ProgressSink) -> RunResult: ...
 
 
-class CancelToken:
-    """Set once to stop a run; visible to every instance process."""
+class ExecutorKind(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
 
-    def __init__(self) -> None:
-        self._event: MpEvent = _CTX.Event()
 
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    @property
-    def event(self) -> MpEvent:
-        return self._event
+ResourcePolicy = Literal["strict", "fit"]
 
 
 @dataclass(frozen=True, slots=True)
-class _Goodbye:
-    """An instance process finished normally."""
+class NodeDirs:
+    """Where an instance keeps its model cache and logs, and finds the registered images.
 
-    instance: int
-
-
-class LocalExecutor:
-    """Instances as local child processes."""
-
-    def __init__(self, model_cache_dir: Path, log_dir: Path, images_path: Path) -> None:
-        self._model_cache_dir = model_cache_dir
-        self._log_dir = log_dir
-        self._images_path = images_path
-
-    def run(self, plan: Plan, *, cancel: CancelToken, progress: ProgressSink) -> RunResult:
-        counts = RunProgress(plan)
-        events: Queue[Event | _Goodbye] = _CTX.Queue()
-        processes: dict[int, ForkServerProcess] = {}
-        for instance in plan.busy_instances:
-            task = InstanceTask(
-                plan.spec,
-                instance,
-                plan.for_instance(instance),
-                self._model_cache_dir,
-                self._log_dir,
-                self._images_path,
-            )
-            proc = _CTX.Process(
-                target=_instance_main,
-                args=(task, events, cancel.event, os.getpid()),
-                name=f"batchform-instance-{instance + 1}",
-                # Not daemonic: a model may use every core through worker processes of its
-                # own (forecasting does), which a daemonic process may not start. The
-                # ``finally`` below ends instances; an orphaned one ends itself (_alive).
-                daemon=False,
-            )
-            proc.start()
-            processes[instance] = proc
-        try:
-            _pump(processes, events, _Fanout(counts, progress))
-        finally:
-            for proc in processes.values():
-                if proc.is_alive():
-                    proc.kill()
-                proc.join()
-        return counts.result(stopped=cancel.cancelled)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fanout:
-    """Events go to the run's own count first, then to the caller's sink."""
-
-    counts: RunProgress
-    sink: ProgressSink
-
-    def emit(self, event: Event) -> None:
-        self.counts.emit(event)
-        self.sink.emit(event)
-
-
-def _pump(
-    processes: dict[int, ForkServerProcess],
-    events: Queue[Event | _Goodbye],
-    fanout: _Fanout,
-) -> None:
-    """Forward events until every instance said goodbye or died."""
-    waiting = set(processes)
-    dead_since: dict[int, float] = {}
-    loop_time = 0.0
-    while waiting:
-        try:
-            item = events.get(timeout=POLL_S)
-        except queue_mod.Empty:
-            loop_time += POLL_S
-            for instance in list(waiting):
-                if processes[instance].is_alive():
-                    continue
-                since = dead_since.setdefault(instance, loop_time)
-                if loop_time - since >= GOODBYE_GRACE_S:  # its last events had time to arrive
-                    _fail_unfinished(instance, processes[instance].exitcode, fanout)
-                    waiting.discard(instance)
-            continue
-        if isinstance(item, _Goodbye):
-            waiting.discard(item.instance)
-        else:
-            fanout.emit(item)
-
-
-def _fail_unfinished(instance: int, exitcode: int | None, fanout: _Fanout) -> None:
-    message = (
-        f"instance {instance + 1} exited unexpectedly (exit code {exitcode}); "
-        "the model process may have crashed or run out of memory"
-    )
-    for obj in fanout.counts.plan.for_instance(instance):
-        if not fanout.counts.finished(obj.index):
-            fanout.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs. Our parent is the forkserver, which outlives a killed owner
-    (its children hold the owner's liveness pipe), so the owner is checked directly."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
-    except (OSError, IndexError):
-        return True
-
-
-M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc mallopt parameters
-
-
-def _bound_allocator() -> None:
-    """Keep freed payload buffers from piling up in glibc's per-thread arenas.
-
-    glibc raises its mmap threshold (up to 32 MiB) each time a large block is freed, after
-    which multi-MiB payloads come from arenas that rarely shrink; with several invocation
-    threads the instance then holds many times its working set. Pinning the threshold makes
-    big buffers mmapped and returned on free; two arenas are plenty for our few threads.
+    Paths of the node that runs the instance: the server's own for local processes and a
+    local Ray; a Ray node elsewhere needs the same paths (a shared home) or its own.
     """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, MIB)
-    libc.mallopt(M_ARENA_MAX, 2)
-    # pyarrow's own pool (mimalloc) keeps freed CSV-parsing memory too; glibc, tuned, does not.
-    import pyarrow  # here, not at the top: the process that plans a run does not need it
 
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    model_cache_dir: Path
+    log_dir: Path
+    images_path: Path
 
 
-def _instance_main(
-    task: InstanceTask, events: Queue[Event | _Goodbye], cancel: MpEvent, owner_pid: int
-) -> None:
-    """Entry point of an instance process; ``owner_pid`` is the process that runs the job."""
-    _bound_allocator()
-    # Ctrl-C reaches the whole process group; the parent alone decides to stop (via cancel),
-    # so that instances wind down cleanly instead of dying mid-write.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    """Which executor runs jobs, and the Ray executor's options (unused by the local one).
 
-    def cancelled() -> bool:
-        # An owner killed outright (SIGKILL of a server) cannot cancel us; an orphan winds
-        # down as if stopped, so a restarted server that resumes the job works alone.
-        return cancel.is_set() or not _alive(owner_pid)
+    ``ray_address``: None starts a local Ray owned by this process (resource policy ``fit``);
+    ``auto``, ``host:6379`` or ``ray://host:10001`` joins a cluster (policy ``strict``).
+    """
 
-    asyncio.run(Instance(task, events.put, cancelled).run())
-    events.put(_Goodbye(task.instance))
+    kind: ExecutorKind = ExecutorKind.LOCAL
+    ray_address: str | None = None
+    resource_policy: ResourcePolicy | None = None  # None: fit for a local Ray, else strict
+    placement_timeout_s: float = 120.0
+    max_object_attempts: int = 3
+    stop_grace_s: float = 2.0
+    progress_interval_s: float = 0.5
+    ray_temp_dir: Path | None = None  # a local Ray's session files; None: Ray's default
+
+    def __post_init__(self) -> None:
+        if self.max_object_attempts < 1:
+            raise ValidationError(
+                f"max_object_attempts must be at least 1, got {self.max_object_attempts}"
+            )
+        if self.placement_timeout_s <= 0:
+            raise ValidationError(
+                f"placement_timeout_s must be positive, got {self.placement_timeout_s}"
+            )
+
+    @property
+    def policy(self) -> ResourcePolicy:
+        """The resource policy in force: the one given, else by where Ray runs."""
+        if self.resource_policy is not None:
+            return self.resource_policy
+        return "fit" if self.ray_address is None else "strict"
+
+
+def build_executor(config: ExecutorConfig, dirs: NodeDirs) -> Executor:
+    """The executor ``config`` names; the Ray one connects lazily, on its first run."""
+    if config.kind is ExecutorKind.RAY:
+        raise ValidationError("the Ray executor is not available in this build")
+    from batchform.runner.executors.local import LocalExecutor
+
+    return LocalExecutor(dirs.model_cache_dir, dirs.log_dir, dirs.images_path)

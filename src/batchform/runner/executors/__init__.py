@@ -1,0 +1,1 @@
+"""Executors: the ways a plan's instances run (local processes, Ray actors)."""
