@@ -35,6 +35,12 @@ from botocore.model import (
 
 from batchform.errors import ValidationError
 
+# The API's one look into the runner: its instance table is pure data (no executor, no Ray),
+# and an instance type it cannot size must be refused at create time, not when the job runs.
+from batchform.runner.resources import INSTANCE_SHAPES, unknown_type_message
+
+SIZED_SHAPES = frozenset({"TransformInstanceType"})  # enum shapes whose values we must size
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceRules:
@@ -216,6 +222,10 @@ def _check_string(
         errors.append(
             violation(value, path, "Member must satisfy enum value set: [" + ", ".join(enum) + "]")
         )
+        return
+    if shape.name in SIZED_SHAPES and value not in INSTANCE_SHAPES:
+        # botocore's enum grows with new instance types before our table knows their sizes.
+        errors.append(violation(value, path, unknown_type_message(value)))
         return
     _check_length(shape, len(value), value, path, errors)
     pattern = meta.get("pattern")

@@ -115,6 +115,7 @@ def run_spec(request: dict[str, Any], model: ModelSpec) -> RunSpec:
         assemble_with=AssembleWith(t_out.get("AssembleWith", "None")),
         data_processing=processing,
         instance_count=request["TransformResources"]["InstanceCount"],
+        instance_type=request["TransformResources"]["InstanceType"],
         invocation_timeout_s=float(client.get("InvocationsTimeoutInSeconds", 600)),
         invocation_max_retries=int(client.get("InvocationsMaxRetries", 3)),
         environment=dict(request.get("Environment") or {}),

@@ -88,6 +88,7 @@ class RunSpec:
     assemble_with: AssembleWith = AssembleWith.NONE
     data_processing: DataProcessing = DataProcessing()
     instance_count: int = 1
+    instance_type: str = "ml.m5.large"  # sizes a Ray executor's instances (runner.resources)
     invocation_timeout_s: float = 600.0
     invocation_max_retries: int = 3
     retry_backoff_s: float = 1.0  # first back-off between retries; doubles each time
