@@ -4,6 +4,7 @@ Run as ``python model.py <mode>``; listens on ``$SAGEMAKER_BIND_TO_PORT`` and, w
 echoes each request body as its answer (``text/csv``). Modes:
 - ``echo``: always healthy;
 - ``exit-on``: exits (status 3) on a request containing ``KILL``: the process dies mid-object;
+- ``exit-always``: exits (status 3) on every invocation: a model that keeps dying;
 - ``garbage``: answers bytes that are not HTTP, then closes the connection;
 - ``hang``: never answers an invocation;
 - ``exit-at-start``: exits (status 7) before it ever listens.
@@ -28,7 +29,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.mode == "exit-on" and EXIT_ON_MARKER in body:
+        if self.mode == "exit-always" or (self.mode == "exit-on" and EXIT_ON_MARKER in body):
             os._exit(3)
         if self.mode == "garbage":
             self.wfile.write(b"\x00\x17garbage, not HTTP\r\n\r\n")

@@ -149,7 +149,7 @@ class ContainerProcess:
         """Start the command; ``ModelLoadError`` if it cannot be executed."""
         if self._popen is not None:
             raise InternalError(f"{self._argv[0]} was already started")
-        self._note(f"starting {self._argv} in {self._cwd}")
+        self.note(f"starting {self._argv} in {self._cwd}")
         try:
             self._popen = subprocess.Popen(
                 self._argv,
@@ -161,7 +161,7 @@ class ContainerProcess:
                 start_new_session=True,  # its own process group: stop() reaches workers
             )
         except OSError as exc:
-            self._note(f"could not start: {exc}")
+            self.note(f"could not start: {exc}")
             raise ModelLoadError(f"Could not start model command {self._argv}: {exc}") from exc
         self._reader = threading.Thread(
             target=self._forward_output, name=f"log-{self._argv[0]}", daemon=True
@@ -213,7 +213,7 @@ class ContainerProcess:
         if self._reader is not None:  # the pipe closes once the whole group is gone
             self._reader.join(READER_JOIN_S)
         how = "had exited" if already_ended else "stopped"
-        self._note(f"model process {how} (exit status {returncode})")
+        self.note(f"model process {how} (exit status {returncode})")
         return returncode
 
     async def astop(self, grace_s: float = DEFAULT_GRACE_S) -> int | None:
@@ -232,13 +232,24 @@ class ContainerProcess:
     ) -> None:
         self.stop()
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         """A line of ours about the process, in its log beside its own output."""
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("a", buffering=1, encoding="utf-8") as log:
             log.write(f"{_now()} [batchform] {text}\n")
         if self._on_line is not None:
             self._on_line(f"[batchform] {text}")
+
+
+def describe_exit(returncode: int) -> str:
+    """An exit status in words: ``exited with exit status 3``, ``was killed by SIGKILL``."""
+    if returncode >= 0:
+        return f"exited with exit status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:  # a real-time signal has no name
+        name = f"signal {-returncode}"
+    return f"was killed by {name}"
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

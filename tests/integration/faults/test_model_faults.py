@@ -1,23 +1,20 @@
-"""Model faults: the process killed mid-object, garbage instead of HTTP, a hang past the
-timeout, an exit at start. Each fails with SageMaker's reasons (docs/semantics.md, "Job
-outcome"), while an echo job and the API run on unaffected."""
+"""Model faults: the process killed mid-object (and one that keeps exiting), garbage instead
+of HTTP, a hang past the timeout, an exit at start. Each fails with SageMaker's reasons
+(docs/semantics.md, "Job outcome"), while an echo job and the API run on unaffected."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import BATCHFORM, Server
 from tests.faults.jobs import Bucket, csv_body, object_states, transform_request, wait_finished
 from tests.faults.reliability import ReliabilityTable
+from tests.integration.faults.conftest import MODEL_SCRIPT
 
-KILLED_BUG = (
-    "batchform.models (command images): a model process that dies is never restarted, so every "
-    "later object of the instance fails with 'connection refused', and the reason does not "
-    "name the exit status"
-)
 RETRIES = {"InvocationsTimeoutInSeconds": 2, "InvocationsMaxRetries": 1}
 
 
@@ -96,12 +93,11 @@ def test_a_model_killed_mid_object_fails_that_object(
         "that object fails (AlgorithmError) naming the exit; the other objects published",
         f"`{reason[:160]}`; objects: "
         + ", ".join(f"{k} {v[0]}: {v[1] or ''}" for k, v in sorted(states.items()))
-        + " — BUG: the model is not restarted, later objects fail too; the exit is not named",
+        + "; the model process is restarted (at most 3 times per instance) for the next object",
     )  # fmt: skip
     _expect_killed_model_bugs_fixed(states)
 
 
-@pytest.mark.xfail(strict=True, reason=KILLED_BUG)
 def test_after_a_model_dies_the_other_objects_are_still_published(
     fault_server: Server, bucket: Bucket
 ) -> None:
@@ -115,5 +111,39 @@ def test_after_a_model_dies_the_other_objects_are_still_published(
 
 
 def _expect_killed_model_bugs_fixed(states: dict[str, tuple[str, str | None]]) -> None:
-    """Today obj-2 fails too (see KILLED_BUG): noticed here so the table says what happens."""
-    assert states["obj-2.csv"][0] in ("failed", "published")
+    """The model process is started again after it died, so the next object is published."""
+    assert states["obj-2.csv"][0] == "published", states
+
+
+def test_a_model_that_keeps_exiting_fails_the_rest_of_the_job_after_three_restarts(
+    fault_server: Server, bucket: Bucket, reliability: ReliabilityTable
+) -> None:
+    register_image(fault_server, "exit-always")
+    for i in range(5):
+        bucket.put(f"exits/in/obj-{i}.csv", csv_body(3, f"ok{i}"))
+    submit(fault_server, bucket, "exits", "exit-always", BatchStrategy="SingleRecord")
+    job = wait_finished(fault_server.client(), "exits", deadline_s=90)
+    states = object_states(fault_server.url, "exits")
+    assert job["TransformJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith(f"AlgorithmError: {bucket.url}/exits/in/obj-0.csv: ")
+    assert "exit status 3 during the request" in job["FailureReason"], job["FailureReason"]
+    assert {state for state, _ in states.values()} == {"failed"}, states
+    # Two tries of obj-0 and two of obj-1 use up the three restarts; the rest fail at once.
+    last = states["obj-4.csv"][1] or ""
+    assert "kept exiting" in last and "exit status 3" in last, states
+    assert bucket.pending_uploads() == []
+    reliability.record(
+        "model process exits on every request", "invocation",
+        "restarted at most 3 times per instance, then the remaining objects fail at once",
+        f"`{last[:160]}`",
+    )  # fmt: skip
+
+
+def register_image(server: Server, mode: str) -> None:
+    """One more fault image ``faults/<mode>:1`` and its model, as the fixture registers its own."""
+    subprocess.run(
+        [BATCHFORM, "images", "add", f"faults/{mode}:1", "--home", str(server.home),
+         "--command", f"{sys.executable} {MODEL_SCRIPT} {mode}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server.client().create_model(ModelName=mode, PrimaryContainer={"Image": f"faults/{mode}:1"})
