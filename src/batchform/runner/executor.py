@@ -76,6 +76,13 @@ class ExecutorConfig:
                 f"placement_timeout_s must be positive, got {self.placement_timeout_s}"
             )
 
+    @classmethod
+    def from_options(cls, executor: str, ray_address: str | None) -> ExecutorConfig:
+        """The configuration of ``--executor`` and ``--ray-address`` (CLI flags)."""
+        if ray_address and executor != ExecutorKind.RAY:
+            raise ValidationError("--ray-address is only for --executor ray")
+        return cls(kind=ExecutorKind(executor), ray_address=ray_address or None)
+
     @property
     def policy(self) -> ResourcePolicy:
         """The resource policy in force: the one given, else by where Ray runs."""
@@ -87,7 +94,13 @@ class ExecutorConfig:
 def build_executor(config: ExecutorConfig, dirs: NodeDirs) -> Executor:
     """The executor ``config`` names; the Ray one connects lazily, on its first run."""
     if config.kind is ExecutorKind.RAY:
-        raise ValidationError("the Ray executor is not available in this build")
+        try:
+            from batchform.runner.executors.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise ValidationError(
+                f"--executor ray needs Ray: pip install 'batchform[ray]' ({exc})"
+            ) from exc
+        return RayExecutor(config, dirs)
     from batchform.runner.executors.local import LocalExecutor
 
     return LocalExecutor(dirs.model_cache_dir, dirs.log_dir, dirs.images_path)
