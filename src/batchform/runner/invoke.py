@@ -75,4 +75,7 @@ def failure_log_lines(exc: InvocationError | ModelUnreachableError) -> list[str]
 
 
 def _detail(message: str) -> list[str]:
-    return [] if message == UNREACHABLE_TEXT else [message]
+    """What follows SageMaker's first line; the models' messages start with that line's text,
+    which the reason (the lines joined) must not say twice."""
+    detail = message.removeprefix(UNREACHABLE_TEXT).removeprefix(":").strip()
+    return [detail] if detail else []

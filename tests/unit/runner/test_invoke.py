@@ -87,3 +87,5 @@ def test_failure_log_lines_follow_the_service_texts() -> None:
     assert failure_log_lines(ModelUnreachableError("Unable to get response from algorithm")) == [
         "Unable to get response from algorithm"
     ]
+    lost = ModelUnreachableError("Unable to get response from algorithm: connection reset")
+    assert failure_log_lines(lost) == ["Unable to get response from algorithm", "connection reset"]
