@@ -22,10 +22,13 @@ from batchform.auth.keys import ACCESS_KEYS_ENV, keys_from_environment
 from batchform.cli.common import reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
+from batchform.jobs.execution import use_executor
 from batchform.jobs.scheduler import Scheduler
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
+from batchform.runner.executor import ExecutorConfig, ExecutorKind
 from batchform.runner.executors.local import warm_up
+from batchform.runner.run import make_executor
 
 
 @click.command("server")
@@ -65,6 +68,19 @@ from batchform.runner.executors.local import warm_up
     help="Whether a model may run code shipped in its model data (code/inference.py, "
     "SAGEMAKER_PROGRAM).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run job instances as local processes or as Ray actors (needs batchform[ray]).",
+)
+@click.option(
+    "--ray-address",
+    envvar="BATCHFORM_RAY_ADDRESS",
+    help="With --executor ray: auto, HOST:PORT or ray://HOST:PORT of a Ray cluster; "
+    "default a local Ray that this server starts on its first job.",
+)
 def server(
     *,  # (click passes options by name)
     host: str,
@@ -75,6 +91,8 @@ def server(
     insecure_no_auth: bool,
     allow_paths: tuple[str, ...],
     script_mode: bool,
+    executor: str,
+    ray_address: str | None,
 ) -> None:
     """Serve SageMaker's API (point boto3's endpoint_url here) and run the jobs it creates.
 
@@ -96,6 +114,7 @@ def server(
             settings.keys_path, keys_from_environment(os.environ.get(ACCESS_KEYS_ENV))
         )
         auth = _auth_line(host, keyring, insecure_no_auth)
+        runs = make_executor(settings, ExecutorConfig.from_options(executor, ray_address))
         store = JobStore.for_settings(settings, database_url)
         store.create_schema()
     # One server per home (the lock), so a stable owner id is safe: a server restarted after
@@ -105,13 +124,16 @@ def server(
     scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs)
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
     app = build_app(service, ready=lambda: True, guard=Guard(keyring))
-    warm_up()
+    if executor == ExecutorKind.LOCAL:
+        warm_up()
+    else:
+        use_executor(runs)  # Ray connects on the first job; a failure fails that job only
     load_service_models()  # before the first request, not by every thread of it
     scheduler.start()
     click.echo(
         f"batchform server on http://{host}:{port} (home {settings.home}, max {max_jobs} jobs"
         + (f", resuming {taken_back} jobs" if taken_back else "")
-        + f"); {_boundary_line(settings)}; {auth}",
+        + f"); executor {executor}; {_boundary_line(settings)}; {auth}",
         err=True,
     )
     try:

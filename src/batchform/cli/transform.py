@@ -24,8 +24,9 @@ from batchform.config import Settings
 from batchform.jobs.requests import model_spec, run_spec
 from batchform.models.images import ImageCatalog
 from batchform.runner.cancel import CancelToken
+from batchform.runner.executor import ExecutorConfig
 from batchform.runner.result import JobStatus, RunResult
-from batchform.runner.run import plan_run, run_plan
+from batchform.runner.run import make_executor, plan_run, run_plan
 
 # Flag name → the dotted path its value is set at, as given, in the CreateTransformJob body
 # (MODEL_FLAGS: in the CreateModel body); a flag not given leaves the body alone.
@@ -94,11 +95,25 @@ MODEL_FLAGS: dict[str, str] = {
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Job Environment entry.")
 @click.option("--timeout-s", type=int, help="InvocationsTimeoutInSeconds (1-3600, default 600).")
 @click.option("--max-retries", type=int, help="InvocationsMaxRetries (0-3, default 3).")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run the instances as local processes or as Ray actors (needs batchform[ray]).",
+)
+@click.option(
+    "--ray-address",
+    help="With --executor ray: auto, HOST:PORT or ray://HOST:PORT; default a local Ray.",
+)
 def transform(
+    *,  # (click passes options by name)
     home: str | None,
     job_json: Path | None,
     model_json: Path | None,
     env: tuple[str, ...],
+    executor: str,
+    ray_address: str | None,
     **flags: Any,
 ) -> None:
     """Run one batch transform job here and now, like CreateTransformJob would."""
@@ -111,10 +126,11 @@ def transform(
         validate_request("CreateTransformJob", job)
         spec = run_spec(job, model_spec(model, ImageCatalog.for_settings(settings)))
         plan = plan_run(spec)
+        runs = make_executor(settings, ExecutorConfig.from_options(executor, ray_address))
     cancel = CancelToken()
     _stop_on_signals(cancel)
     with make_sink(plan) as sink:
-        result = run_plan(plan, settings=settings, progress=sink, cancel=cancel)
+        result = run_plan(plan, settings=settings, progress=sink, cancel=cancel, executor=runs)
     sys.exit(_report(result, spec.output_uri, settings.logs_dir / spec.job_name))
 
 
