@@ -13,10 +13,6 @@ Also builders of records and request bodies for the store and service tests.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,9 +25,7 @@ import sqlalchemy as sa
 from batchform.jobs.names import model_arn, transform_job_arn
 from batchform.jobs.records import JobRecord, JobStatus, ModelRecord
 from batchform.jobs.store import JobStore
-from tests.conftest import free_port
-
-_CLUSTER_OWNER = "postgres"  # initdb refuses to run as root
+from tests.pg_cluster import PostgresCluster
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -90,49 +84,13 @@ def job_record(
     )
 
 
-def _postgres_bin_dir() -> Path | None:
-    found = shutil.which("initdb")
-    if found is not None:
-        return Path(found).resolve().parent
-    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return installed[-1].parent if installed else None
-
-
-def _as_owner(argv: list[str]) -> list[str]:
-    return ["runuser", "-u", _CLUSTER_OWNER, "--", *argv] if os.geteuid() == 0 else argv
-
-
-def _run(argv: list[str], log: Path | None = None) -> None:
-    done = subprocess.run(_as_owner(argv), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        server_log = log.read_text() if log is not None and log.exists() else ""
-        raise RuntimeError(
-            f"{' '.join(argv)} failed ({done.returncode}): {done.stdout}{done.stderr}{server_log}"
-        )
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A cluster for the session: ``postgresql+psycopg://postgres@127.0.0.1:<port>/postgres``."""
-    bin_dir = _postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    root = Path(tempfile.mkdtemp(prefix="batchform-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, user=_CLUSTER_OWNER)
-    data, log, port = root / "data", root / "server.log", free_port()
-    options = f"-p {port} -k {root} -h 127.0.0.1 -F"  # -F: no fsync, the data is thrown away
-    try:
-        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-        _run([*initdb, "-E", "UTF8", "--locale=C", "--no-sync"])
-        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60"]
-        _run([*pg_ctl, "-o", options, "start"], log)
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            _run([*pg_ctl, "-m", "fast", "stop"], log)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with PostgresCluster.running() as cluster:
+        if cluster is None:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        yield cluster.url
 
 
 @pytest.fixture
