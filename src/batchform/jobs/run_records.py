@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from batchform.errors import ValidationError
 from batchform.jobs import schema
-from batchform.jobs.database import Database, hold, no_job
+from batchform.jobs.database import Database, hold, no_job, retried
 from batchform.jobs.names import JobKind, job_key, name_key
 from batchform.jobs.records import Lease, LogEntry, ObjectRecord, ObjectState, Progress
 from batchform.runner.result import truncate
@@ -63,6 +63,7 @@ class ObjectPage:
 class RunRecords(Database):
     """The part of the job store that running jobs write and progress readers read."""
 
+    @retried
     def start_run(
         self, lease: Lease, *, now: datetime, planned: Sequence[PlannedRow] | None
     ) -> None:
@@ -97,6 +98,7 @@ class RunRecords(Database):
                 )
             )
 
+    @retried
     def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
         """Write the objects' states, all or none; ``LeaseLostError`` once the lease is gone."""
         if not updates:
@@ -118,6 +120,7 @@ class RunRecords(Database):
             hold(conn, lease)
             conn.execute(statement, [_update_parameters(update) for update in updates])
 
+    @retried
     def published(self, name: str) -> set[str]:
         """Relative names of the inputs whose output is already published."""
         query = sa.select(objects.c.relative).where(
@@ -126,6 +129,7 @@ class RunRecords(Database):
         with self._read() as conn:
             return set(conn.execute(query).scalars())
 
+    @retried
     def job_progress(self, name: str) -> Progress:
         """The job's progress, summed over its objects (zeros before its first run)."""
         state = objects.c.state
@@ -155,6 +159,7 @@ class RunRecords(Database):
             bytes_total=size if total and sized == total else None,
         )
 
+    @retried
     def list_objects(
         self,
         name: str,
@@ -212,6 +217,7 @@ class RunRecords(Database):
             rows = [schema.log_row(key, first + i, entry) for i, entry in enumerate(entries)]
             conn.execute(sa.insert(schema.logs), rows)
 
+    @retried
     def read_logs(
         self,
         name: str,

@@ -19,7 +19,7 @@ from batchform.config import Settings
 from batchform.errors import InternalError, ResourceInUseError, ValidationError
 from batchform.jobs import migrate, schema
 from batchform.jobs.automl_records import AutoMLRecords
-from batchform.jobs.database import lease_clause
+from batchform.jobs.database import lease_clause, retried
 from batchform.jobs.listing import JOB_SORT_KEYS, MODEL_SORT_KEYS, Filters, PageRequest, fetch_page
 from batchform.jobs.names import JobKind, job_key, name_key
 from batchform.jobs.records import (
@@ -77,6 +77,7 @@ class JobStore(RunRecords, AutoMLRecords):
         except sa.exc.IntegrityError as exc:  # the primary key on name_key decided it
             raise ValidationError(f'Cannot create already existing model "{record.arn}".') from exc
 
+    @retried
     def get_model(self, name: str) -> ModelRecord | None:
         with self._read() as conn:
             row = conn.execute(sa.select(models).where(models.c.name_key == name_key(name))).first()
@@ -88,6 +89,7 @@ class JobStore(RunRecords, AutoMLRecords):
             result = conn.execute(sa.delete(models).where(models.c.name_key == name_key(name)))
         return result.rowcount == 1
 
+    @retried
     def list_models(
         self,
         *,
@@ -120,12 +122,14 @@ class JobStore(RunRecords, AutoMLRecords):
         except sa.exc.IntegrityError as exc:  # the primary key on name_key decided it
             raise job_name_taken(record) from exc
 
+    @retried
     def get_job(self, name: str, kind: JobKind = JobKind.TRANSFORM) -> JobRecord | None:
         with self._read() as conn:
             query = sa.select(jobs).where(jobs.c.name_key == job_key(kind, name))
             row = conn.execute(query).first()
         return None if row is None else schema.job_record(row)
 
+    @retried
     def list_jobs(
         self,
         *,
@@ -157,6 +161,7 @@ class JobStore(RunRecords, AutoMLRecords):
             rows, token = fetch_page(conn, jobs, filters, page, JOB_SORT_KEYS)
         return Page(items=[schema.job_record(row) for row in rows], next_token=token)
 
+    @retried
     def transition(
         self,
         name: str,
@@ -222,11 +227,13 @@ class JobStore(RunRecords, AutoMLRecords):
         }
         return [claimed[key] for key in won]
 
+    @retried
     def renew(self, lease: Lease, *, lease_s: float, now: datetime) -> bool:
         """Extend ``lease``; False if it is no longer the job's current lease."""
         values = {"lease_expires": schema.epoch(now) + lease_s}
         return self._update_job(lease.key, values, lease_clause(lease)) == 1
 
+    @retried
     def release_owned(self, owner: str) -> int:
         """Give up every lease ``owner`` holds (a restarted server taking its jobs back at once)."""
         values = {"lease_owner": None, "lease_expires": None}
@@ -234,6 +241,7 @@ class JobStore(RunRecords, AutoMLRecords):
             result = conn.execute(sa.update(jobs).where(jobs.c.lease_owner == owner).values(values))
         return int(result.rowcount or 0)
 
+    @retried
     def release(self, lease: Lease) -> None:
         """Give the lease up, if it is still the job's current lease."""
         values = {"lease_owner": None, "lease_expires": None}
