@@ -9,6 +9,8 @@ Routes:
 * ``GET /healthz``: 200 ``{"status": "ok"}`` once ``ready()`` says so, 503 before.
 * ``GET /batchform/jobs/{name}/progress``, ``.../objects`` (paged) and ``.../logs``: the small
   JSON documents the CLI polls (see :mod:`batchform.api.render`).
+* ``/ui``: the web dashboard (:mod:`batchform.ui`), on the same service; while access keys are
+  configured it refuses every page, since it cannot sign in yet.
 
 With access keys configured, every route but ``/healthz`` wants a signed, allowed call
 (:mod:`batchform.api.auth`); without, the app serves everyone, as before keys existed.
@@ -29,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from batchform.api import automl, cloudwatch_logs, handlers
 from batchform.api.auth import SIGNING_NAMES, Guard
@@ -47,6 +49,7 @@ from batchform.api.protocol import (
     target_operation,
     target_prefix,
 )
+from batchform.ui.app import DEFAULT_POLL_S, build_ui
 
 Handler = Callable[[Service, Body], Body]
 Served = TypeVar("Served")
@@ -77,11 +80,19 @@ OPERATIONS: Mapping[str, Handler] = MappingProxyType(
 
 
 def build_app(
-    service: Service, *, ready: Callable[[], bool] = lambda: True, guard: Guard | None = None
+    service: Service,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    guard: Guard | None = None,
+    ui_poll_s: float = DEFAULT_POLL_S,
 ) -> Starlette:
     """The app over ``service``; ``ready`` gates ``/healthz`` (e.g. until the scheduler runs);
-    ``guard`` checks signatures and permissions (none: every call is let in)."""
-    endpoints = _Endpoints(service, ready, guard or Guard(None))
+    ``guard`` checks signatures and permissions (none: every call is let in); ``ui_poll_s`` is
+    how often the dashboard's live parts refresh."""
+    door = guard or Guard(None)
+    endpoints = _Endpoints(service, ready, door)
+    # The dashboard cannot sign in yet: while keys are configured it must show nothing.
+    ui = build_ui(service, refuse=lambda: door.active, poll_s=ui_poll_s)
     return Starlette(
         routes=[
             Route("/", endpoints.call, methods=["POST"]),
@@ -89,6 +100,7 @@ def build_app(
             Route("/batchform/jobs/{name}/progress", endpoints.progress, methods=["GET"]),
             Route("/batchform/jobs/{name}/objects", endpoints.objects, methods=["GET"]),
             Route("/batchform/jobs/{name}/logs", endpoints.logs, methods=["GET"]),
+            Mount("/ui", app=ui),
         ],
         exception_handlers={HTTPException: _http_error},
     )

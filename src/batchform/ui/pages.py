@@ -1,0 +1,168 @@
+"""The dashboard's endpoints: each reads through the job service (off the event loop, since the
+service talks to the database) and renders one page or fragment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from batchform.errors import BatchformError, ValidationError
+from batchform.jobs.automl_service import AutoMLService
+from batchform.jobs.names import JobKind
+from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ObjectState, Page, Progress
+from batchform.jobs.run_records import ObjectPage
+from batchform.ui import views
+from batchform.ui.reads import Filters, JobReads
+from batchform.ui.render import Renderer, base_path
+from batchform.ui.throughput import Throughput
+
+DEFAULT_POLL_S = 2.0
+Read = TypeVar("Read")
+
+
+class DashboardService(Protocol):
+    """What the dashboard needs of ``jobs.service.JobService`` (a part of what the API needs)."""
+
+    @property
+    def automl(self) -> AutoMLService: ...
+
+    def describe_transform_job(self, name: str) -> JobRecord: ...
+    def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
+    def stop_transform_job(self, name: str) -> None: ...
+    def job_progress(self, name: str) -> tuple[JobRecord, Progress]: ...
+    def read_job_logs(
+        self, name: str, *, after_seq: int, limit: int, kind: JobKind = ...
+    ) -> Sequence[LogEntry]: ...
+    def list_job_objects(
+        self,
+        name: str,
+        *,
+        state: ObjectState | None,
+        max_results: int,
+        next_token: str | None,
+    ) -> ObjectPage: ...
+
+
+class Pages:
+    """The endpoints, bound to one service and one renderer."""
+
+    def __init__(self, service: DashboardService, renderer: Renderer) -> None:
+        self._reads = JobReads(service, Throughput())
+        self._service = service
+        self._render = renderer
+
+    # --- jobs list ----------------------------------------------------------------------
+
+    async def jobs(self, request: Request) -> Response:
+        context = await self._read(lambda: self._rows_context(request))
+        return self._render.page(request, "jobs.html", context)
+
+    async def job_rows(self, request: Request) -> Response:
+        context = await self._read(lambda: self._rows_context(request))
+        return self._render.page(request, "_job_rows.html", context)
+
+    def _rows_context(self, request: Request) -> dict[str, Any]:
+        filters = Filters.of(request.query_params)
+        base = base_path(request)
+        try:
+            rows, error = self._reads.job_rows(filters, base, _now()), ""
+        except ValidationError as exc:  # e.g. a name filter the service refuses
+            rows, error = [], exc.message
+        return {
+            "rows": rows,
+            "filters": filters,
+            "error": error,
+            "statuses": [status.value for status in JobStatus],
+        }
+
+    # --- one transform job --------------------------------------------------------------
+
+    async def transform_job(self, request: Request) -> Response:
+        name = request.path_params["name"]
+
+        def read() -> dict[str, Any]:
+            context = self._reads.transform_live(name)
+            context.update(self._reads.objects(name, request.query_params))
+            context.update(self._reads.log_tail(name))
+            context["request_json"] = views.pretty_json(context["record"].request)
+            return context
+
+        context = await self._read(read)
+        return self._render.page(request, "transform_job.html", context)
+
+    async def transform_live(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        context = await self._read(lambda: self._reads.transform_live(name))
+        return self._render.page(request, "_transform_live.html", context)
+
+    async def transform_objects(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        context = await self._read(lambda: self._reads.objects(name, request.query_params))
+        return self._render.page(request, "_objects.html", context)
+
+    async def transform_log(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        after = _after(request.query_params.get("after"))
+        context = await self._read(lambda: self._reads.log_after(name, after))
+        return self._render.page(request, "_log_more.html", context)
+
+    async def stop_transform_job(self, request: Request) -> Response:
+        """StopTransformJob from the Stop button; answers the live fragment with what happened.
+
+        Only htmx's own request may stop (its ``HX-Request`` header makes a cross-site form
+        or fetch a preflighted request, which this server never allows), from this origin.
+        """
+        _check_same_origin(request)
+        name = request.path_params["name"]
+
+        def stop() -> dict[str, Any]:
+            try:
+                self._service.stop_transform_job(name)
+                message = "Stop requested: objects in flight are being cancelled."
+            except ValidationError as exc:
+                message = exc.message
+            context = self._reads.transform_live(name)
+            context["message"] = message
+            return context
+
+        context = await self._read(stop)
+        return self._render.page(request, "_transform_live.html", context)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _read(self, work: Callable[[], Read]) -> Read:
+        """Run ``work`` off the event loop; an unknown job is a 404 page."""
+        try:
+            return await run_in_threadpool(work)
+        except ValidationError as exc:
+            if "Could not find" in exc.message:
+                raise HTTPException(404, exc.message) from exc
+            raise HTTPException(400, exc.message) from exc
+        except BatchformError as exc:
+            raise HTTPException(500, exc.message) from exc
+
+
+def _check_same_origin(request: Request) -> None:
+    if request.headers.get("hx-request") != "true":
+        raise HTTPException(403, "Stop is a button of the dashboard's page")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own:
+        raise HTTPException(403, f"Refused a request from another origin ({origin})")
+
+
+def _after(raw: str | None) -> int:
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        raise HTTPException(400, f"after must be a log sequence number, got {raw!r}") from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

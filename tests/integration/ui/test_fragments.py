@@ -1,0 +1,157 @@
+"""The HTML each dashboard endpoint returns, read with httpx from a real server (no browser).
+
+``idle``: a server without a scheduler, so its jobs stay InProgress until a test moves them;
+``dashboard`` (the session's): one whose jobs run to their end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from batchform.api.app import build_app
+from batchform.api.auth import Guard
+from batchform.auth.keyring import Keyring
+from batchform.auth.keys import KeyFile, new_access_key
+from batchform.auth.permissions import FULL_ACCESS
+from batchform.config import Settings
+from batchform.jobs.records import JobStatus
+from batchform.jobs.service import JobService
+from batchform.jobs.store import JobStore
+from tests.integration.api.serving import serving
+from tests.integration.jobs.test_execution import (
+    counter_job,
+    counter_model,
+    register_counter_image,
+    write_counter_inputs,
+)
+from tests.integration.ui.conftest import Dashboard, wait_until
+
+HX = {"HX-Request": "true"}
+
+
+@dataclass
+class Idle:
+    url: str
+    service: JobService
+    root: Path
+
+    def create(self, name: str) -> None:
+        inputs = self.root / f"{name}-in"
+        write_counter_inputs(inputs, objects=1, records=1)
+        request = counter_job(name, inputs, self.root / "out", self.root / "n")
+        self.service.create_transform_job(request)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10)
+
+
+@pytest.fixture
+def idle(store: JobStore, tmp_path: Path) -> Iterator[Idle]:
+    settings = Settings(home=tmp_path / "home").restricted((tmp_path,), script_mode=True)
+    register_counter_image(settings, tmp_path)
+    service = JobService(store, settings=settings)
+    service.create_model(counter_model())
+    with serving(build_app(service)) as url:
+        yield Idle(url, service, tmp_path)
+
+
+def rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-job="([^"]+)"', html)
+
+
+def test_the_jobs_page_lists_jobs_newest_first_and_its_rows_filter(idle: Idle) -> None:
+    for name in ("alpha-1", "beta-1", "alpha-2"):
+        idle.create(name)
+    idle.service.stop_transform_job("beta-1")
+    page = idle.get("/ui/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert rows(page.text) == ["alpha-2", "beta-1", "alpha-1"]
+    assert '<label>Name contains <input type="search" name="name"' in page.text
+    assert 'hx-trigger="every 2s"' in page.text  # the rows refresh themselves
+    assert rows(idle.get("/ui/jobs/rows?name=alpha").text) == ["alpha-2", "alpha-1"]
+    assert rows(idle.get("/ui/jobs/rows?status=Stopping").text) == ["beta-1"]
+    assert rows(idle.get("/ui/?status=Stopping&name=beta").text) == ["beta-1"]
+    assert "No job matches these filters." in idle.get("/ui/jobs/rows?kind=automl").text
+    refused = idle.get("/ui/jobs/rows?status=Bogus").text
+    assert 'role="alert"' in refused and "No such status: &#39;Bogus&#39;" in refused
+    assert "ml.m5.large × 1" in page.text
+
+
+def test_a_running_job_s_fragments_keep_polling_and_offer_stop(idle: Idle) -> None:
+    idle.create("running")
+    live = idle.get("/ui/transform-jobs/running/live").text
+    assert 'hx-get="/ui/transform-jobs/running/live" hx-trigger="every 2s"' in live
+    assert "Stop job" in live and 'hx-confirm="Stop transform job running?' in live
+    assert 'aria-label="Records per second: no data yet"' in live
+    objects = idle.get("/ui/transform-jobs/running/objects").text
+    assert 'hx-trigger="every 2s"' in objects
+    follow = idle.get("/ui/transform-jobs/running/log?after=0").text
+    assert 'hx-swap-oob="beforeend:#log-lines"' in follow
+    assert 'hx-get="/ui/transform-jobs/running/log?after=0" hx-trigger="every 2s"' in follow
+
+
+def test_stop_needs_the_page_s_own_request_and_then_stops(idle: Idle) -> None:
+    idle.create("victim")
+    url = idle.url + "/ui/transform-jobs/victim/stop"
+    assert httpx.post(url).status_code == 403  # a plain form post, as another site could send
+    foreign = {**HX, "Origin": "http://evil.example"}
+    assert httpx.post(url, headers=foreign).status_code == 403
+    assert idle.service.describe_transform_job("victim").status is JobStatus.IN_PROGRESS
+    answer = httpx.post(url, headers={**HX, "Origin": idle.url})
+    assert answer.status_code == 200 and "Stop requested" in answer.text
+    assert idle.service.describe_transform_job("victim").status is JobStatus.STOPPING
+    assert "Stop job" not in answer.text  # no second stop
+    again = httpx.post(url, headers=HX).text
+    assert "The request was rejected because the transform job is in status Stopping." in again
+
+
+def test_an_ended_job_s_fragments_stop_polling(dashboard: Dashboard) -> None:
+    dashboard.run_job("ended", objects=2, records=3, delay_s=0.0)
+
+    def status() -> JobStatus:
+        return dashboard.service.describe_transform_job("ended").status
+
+    wait_until(lambda: status().terminal, "the job to end")
+    base = f"{dashboard.url}/ui/transform-jobs/ended"
+    page = httpx.get(base, timeout=10).text
+    assert status() is JobStatus.COMPLETED
+    assert "hx-trigger" not in page  # no part of an ended job's page asks again
+    assert page.count('<span class="state state-published">published</span>') == 2
+    assert re.search(r'aria-label="Records per second: \d+ points?, last [\d.,]+ records/s', page)
+    assert "counter model ready" in page  # the log's tail
+    assert "&#34;BatchStrategy&#34;: &#34;SingleRecord&#34;" in page  # the request, escaped
+    failed = httpx.get(base + "/objects?state=failed", timeout=10).text
+    assert "No objects in state failed" in failed
+    assert "hx-trigger" not in httpx.get(base + "/log?after=0", timeout=10).text
+
+
+def test_unknown_jobs_are_404_pages_and_assets_are_served(idle: Idle) -> None:
+    missing = idle.get("/ui/transform-jobs/nope")
+    assert missing.status_code == 404 and "Could not find transform job" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    script = idle.get("/ui/static/vendor/htmx-2.0.11.min.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "Zero-Clause BSD" in idle.get("/ui/static/vendor/htmx-LICENSE").text
+    assert idle.get("/ui/no/such/page").status_code == 404
+
+
+def test_with_access_keys_every_dashboard_url_is_refused(store: JobStore, tmp_path: Path) -> None:
+    """The dashboard cannot sign in yet: with keys it must show nothing, not even a job name."""
+    settings = Settings(home=tmp_path / "home")
+    register_counter_image(settings, tmp_path)
+    service = JobService(store, settings=settings)
+    service.create_model(counter_model())
+    key_file = KeyFile(tmp_path / "auth" / "keys.json")
+    key_file.add(new_access_key("admin", FULL_ACCESS))
+    with serving(build_app(service, guard=Guard(Keyring(key_file.path)))) as url:
+        for path in ("/ui/", "/ui/jobs/rows", "/ui/transform-jobs/x", "/ui/static/app.css"):
+            answer = httpx.get(url + path, timeout=10)
+            assert answer.status_code == 401, path
+            assert "Sign-in needed" in answer.text and "counter" not in answer.text
+        assert httpx.post(url + "/ui/transform-jobs/x/stop", headers=HX).status_code == 401
