@@ -80,7 +80,7 @@ class Instance:
         try:
             model = await self._start_model()
         except BatchformError as exc:
-            self._fail_all("ClientError", exc.message)
+            self._fail_all(*_categorised("ClientError", exc.message))
             self._log.close()
             return
         try:
@@ -188,6 +188,16 @@ class Instance:
         self._log.write(message)
         for obj in self._task.objects:
             self._emit(ObjectFailed(self._task.instance, obj.index, category, message))
+
+
+_CATEGORIES = frozenset({"AlgorithmError", "ClientError", "CapacityError", "InternalServerError"})
+
+
+def _categorised(default: str, message: str) -> tuple[str, str]:
+    """``(category, message)``: a message that names SageMaker's category itself (a model
+    that never answers its ping is an ``AlgorithmError``) keeps it, else ``default``."""
+    head, separator, rest = message.partition(": ")
+    return (head, rest) if separator and head in _CATEGORIES else (default, message)
 
 
 def _summary(lines: list[str]) -> str:

@@ -57,7 +57,8 @@ def test_model_faults_fail_with_sagemakers_reasons_and_touch_nothing_else(
     assert hang.startswith("AlgorithmError: ") and "within" in hang and "2" in hang, hang
     assert bucket.keys("garbage/out/") == bucket.keys("hang/out/") == []
     no_start = jobs["no-start"]["FailureReason"]
-    assert no_start.startswith("ClientError: ") and "exit" in no_start, no_start
+    assert no_start.startswith(f"AlgorithmError: {bucket.url}/no-start/in/obj-0.csv: "), no_start
+    assert "Model container failed to respond to ping" in no_start and "exited" in no_start
 
     rows = [
         ("model answers garbage (not HTTP)", "invocation",
@@ -65,7 +66,7 @@ def test_model_faults_fail_with_sagemakers_reasons_and_touch_nothing_else(
         ("model hangs past InvocationsTimeoutInSeconds=2", "invocation",
          "retried, then AlgorithmError", f"`{hang[:200]}`"),
         ("model process exits at start", "instance start",
-         "job Failed, ClientError (the model does not load)", f"`{no_start[:200]}`"),
+         "job Failed, AlgorithmError (the model never answers its ping)", f"`{no_start[:200]}`"),
     ]  # fmt: skip
     for row in rows:
         reliability.record(*row)
