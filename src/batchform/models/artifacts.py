@@ -33,6 +33,7 @@ from typing import IO
 from batchform.errors import ModelLoadError, ObjectNotFoundError, StorageError, ValidationError
 from batchform.storage.base import ObjectInfo, ObjectStore
 from batchform.storage.factory import store_for
+from batchform.storage.policy import Access, PathPolicy
 from batchform.storage.uri import ObjectURI
 
 CHUNK_BYTES = 1024 * 1024
@@ -64,6 +65,7 @@ def _fetch(model_data_url: str, cache_dir: Path) -> Path:
     uri = _parse(model_data_url)
     try:
         if uri.scheme == "file":
+            _check_allowed(model_data_url, uri)
             return _fetch_local(model_data_url, Path(uri.key), cache_dir)
         return _fetch_s3(model_data_url, uri, store_for(uri), cache_dir)
     except ObjectNotFoundError as exc:
@@ -79,6 +81,15 @@ def _parse(model_data_url: str) -> ObjectURI:
         return ObjectURI.parse(model_data_url, field="ModelDataUrl")
     except ValidationError as exc:
         raise ModelLoadError(exc.message) from exc
+
+
+def _check_allowed(url: str, uri: ObjectURI) -> None:
+    """A server's job process checks the path again where it reads it (CreateModel checked it
+    too): a link swapped in since, or a server restarted with narrower ``--allow-path``
+    roots, must not let a model read outside them."""
+    refusal = PathPolicy.of_process().refusal(uri, Access.READ)
+    if refusal is not None:
+        raise ModelLoadError(f"ModelDataUrl {url} {refusal}")
 
 
 def _not_found(url: str) -> ModelLoadError:

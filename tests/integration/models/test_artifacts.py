@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from batchform.config import Settings
 from batchform.errors import ModelLoadError
 from batchform.models.artifacts import fetch_model_data
 from tests.integration.models.builders import make_archive
@@ -261,3 +262,23 @@ def test_unusable_cache_directory_is_a_load_error(tmp_path: Path) -> None:
 
     with pytest.raises(ModelLoadError, match="into the model cache"):
         fetch_model_data(str(archive), blocker / "cache")
+
+
+def test_a_server_job_process_reads_model_data_only_under_its_allowed_paths(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CreateModel checked the path; the job process checks where the path leads when it
+    reads: a link swapped in since then cannot take it outside the roots."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    inside = make_archive(root / "model.tar.gz", FILES)
+    secret = make_archive(outside / "model.tar.gz", FILES)
+    settings = Settings(home=tmp_path).restricted((root,), script_mode=True)
+    for name, value in settings.job_process_environment().items():
+        monkeypatch.setenv(name, value)
+
+    assert tree(fetch_model_data(str(inside), cache_dir)) == FILES
+    (root / "swapped.tar.gz").symlink_to(secret)
+    for url in (str(secret), f"file://{root}/swapped.tar.gz"):
+        with pytest.raises(ModelLoadError, match=r"^ModelDataUrl .* is outside the paths this"):
+            fetch_model_data(url, cache_dir)
