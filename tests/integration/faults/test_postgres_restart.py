@@ -179,7 +179,7 @@ def test_postgres_restarted_mid_job_loses_nothing_and_the_server_keeps_serving(
         f"restarts took {first_s:.1f}s and {second_s:.1f}s (at 1 and "
         f"{published_before_second} of {OBJECTS} objects published); job Completed, every .out "
         f"byte-equal, none extra; another job created between the restarts Completed; "
-        f"{poller.answered} Describe/List answered, {len(poller.errors)} retryable errors "
+        f"{poller.answered} Describe/List answered, {len(poller.errors)} retryable errors"
         f"{_summary(poller.errors)}, slowest call {poller.slowest_s:.1f}s; server alive",
     )
 
@@ -192,7 +192,7 @@ def _retryable(error: str) -> bool:
 
 def _summary(errors: list[str]) -> str:
     codes = sorted({" ".join(error.split(":")[0].split()[:2]) for error in errors})
-    return f"({', '.join(codes)})" if codes else ""
+    return f" ({', '.join(codes)})" if codes else ""
 
 
 def test_a_connection_killed_mid_transaction_is_retried_once(
