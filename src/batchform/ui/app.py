@@ -49,6 +49,13 @@ def build_ui(
             Route("/transform-jobs/{name}/objects", pages.transform_objects, methods=["GET"]),
             Route("/transform-jobs/{name}/log", pages.transform_log, methods=["GET"]),
             Route("/transform-jobs/{name}/stop", pages.stop_transform_job, methods=["POST"]),
+            Route("/automl-jobs/{name}", pages.automl_job, methods=["GET"]),
+            Route("/automl-jobs/{name}/live", pages.automl_live, methods=["GET"]),
+            Route(
+                "/automl-jobs/{name}/candidates/{candidate}/model",
+                pages.create_model,
+                methods=["POST"],
+            ),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={HTTPException: _error_page(renderer)},

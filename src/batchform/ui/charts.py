@@ -79,7 +79,7 @@ def _grid(series: Series) -> str:
     parts.append(f'<text class="tick" x="{LEFT}" y="{bottom}">0 {series.x_unit}</text>')
     parts.append(
         f'<text class="tick" x="{WIDTH - RIGHT}" y="{bottom}" text-anchor="end">'
-        f"{span:.1f} {series.x_unit}</text>"
+        f"{_x_text(span, series.x_unit)}</text>"
     )
     return "".join(parts)
 
@@ -91,6 +91,11 @@ def _line(series: Series) -> str:
         for x, y in (_xy(series, *p) for p in series.points[-1:])
     )
     return f'<polyline class="line" fill="none" points="{coords}"/>{dots}'
+
+
+def _x_text(value: float, unit: str) -> str:
+    """Seconds with a tenth; counts (trials) as whole numbers."""
+    return f"{value:.1f} {unit}" if unit == "s" else f"{_number(value)} {unit}"
 
 
 def _number(value: float) -> str:

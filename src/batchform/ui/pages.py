@@ -12,12 +12,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from batchform.errors import BatchformError, ValidationError
+from batchform.errors import BatchformError, ResourceNotFoundError, ValidationError
 from batchform.jobs.automl_service import AutoMLService
 from batchform.jobs.names import JobKind
-from batchform.jobs.records import JobRecord, JobStatus, LogEntry, ObjectState, Page, Progress
+from batchform.jobs.records import (
+    JobRecord,
+    JobStatus,
+    LogEntry,
+    ModelRecord,
+    ObjectState,
+    Page,
+    Progress,
+)
 from batchform.jobs.run_records import ObjectPage
 from batchform.ui import views
+from batchform.ui.automl import AutoMLReads
 from batchform.ui.reads import Filters, JobReads
 from batchform.ui.render import Renderer, base_path
 from batchform.ui.throughput import Throughput
@@ -32,6 +41,7 @@ class DashboardService(Protocol):
     @property
     def automl(self) -> AutoMLService: ...
 
+    def create_model(self, request: dict[str, Any]) -> ModelRecord: ...
     def describe_transform_job(self, name: str) -> JobRecord: ...
     def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
     def stop_transform_job(self, name: str) -> None: ...
@@ -54,6 +64,7 @@ class Pages:
 
     def __init__(self, service: DashboardService, renderer: Renderer) -> None:
         self._reads = JobReads(service, Throughput())
+        self._automl = AutoMLReads(service)
         self._service = service
         self._render = renderer
 
@@ -134,12 +145,51 @@ class Pages:
         context = await self._read(stop)
         return self._render.page(request, "_transform_live.html", context)
 
+    # --- one AutoML job ------------------------------------------------------------------
+
+    async def automl_job(self, request: Request) -> Response:
+        name = request.path_params["name"]
+
+        def read() -> dict[str, Any]:
+            context = self._automl.live(name)
+            context["request_json"] = views.pretty_json(context["record"].request)
+            return context
+
+        context = await self._read(read)
+        return self._render.page(request, "automl_job.html", context)
+
+    async def automl_live(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        context = await self._read(lambda: self._automl.live(name))
+        return self._render.page(request, "_automl_live.html", context)
+
+    async def create_model(self, request: Request) -> Response:
+        """CreateModel from a candidate's containers, named by the prompt's answer (htmx sends
+        it as ``HX-Prompt``); answers the live fragment with what happened."""
+        _check_same_origin(request)
+        name, candidate = request.path_params["name"], request.path_params["candidate"]
+        model_name = request.headers.get("hx-prompt", "").strip()
+
+        def create() -> dict[str, Any]:
+            try:
+                message = self._automl.create_model(name, candidate, model_name)
+            except BatchformError as exc:  # a bad or taken name, a refused container: say so
+                message = exc.message
+            context = self._automl.live(name)
+            context["message"] = message
+            return context
+
+        context = await self._read(create)
+        return self._render.page(request, "_automl_live.html", context)
+
     # --- helpers ------------------------------------------------------------------------
 
     async def _read(self, work: Callable[[], Read]) -> Read:
         """Run ``work`` off the event loop; an unknown job is a 404 page."""
         try:
             return await run_in_threadpool(work)
+        except ResourceNotFoundError as exc:
+            raise HTTPException(404, exc.message) from exc
         except ValidationError as exc:
             if "Could not find" in exc.message:
                 raise HTTPException(404, exc.message) from exc
@@ -150,7 +200,7 @@ class Pages:
 
 def _check_same_origin(request: Request) -> None:
     if request.headers.get("hx-request") != "true":
-        raise HTTPException(403, "Stop is a button of the dashboard's page")
+        raise HTTPException(403, "This is a button of the dashboard's page")
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.url.netloc}"
     if origin is not None and origin != own:

@@ -60,6 +60,31 @@ class Dashboard:
         self.service.create_transform_job(request)
         return f"{self.url}/ui/transform-jobs/{name}"
 
+    def run_automl_job(self, name: str, *, candidates: int) -> str:
+        """Create a small tabular AutoML job (HPO of ``candidates`` trials); returns its page."""
+        training = self.root / f"{name}-train"
+        training.mkdir()
+        rows = ["age,plan,churn"] + [
+            f"{20 + i % 50},{'ab'[i % 2]},{'yes' if i % 3 else 'no'}" for i in range(60)
+        ]
+        (training / "data.csv").write_text("\n".join(rows) + "\n")
+        source = {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(training)}}
+        request = {
+            "AutoMLJobName": name,
+            "AutoMLJobInputDataConfig": [{"DataSource": source}],
+            "OutputDataConfig": {"S3OutputPath": str(self.root / f"{name}-out")},
+            "AutoMLProblemTypeConfig": {
+                "TabularJobConfig": {
+                    "TargetAttributeName": "churn",
+                    "Mode": "HYPERPARAMETER_TUNING",
+                    "CompletionCriteria": {"MaxCandidates": candidates},
+                }
+            },
+            "RoleArn": "arn:aws:iam::123456789012:role/automl",
+        }
+        self.service.automl.create(request, "CreateAutoMLJobV2")
+        return f"{self.url}/ui/automl-jobs/{name}"
+
 
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:

@@ -107,6 +107,7 @@ def test_stop_needs_the_page_s_own_request_and_then_stops(idle: Idle) -> None:
     assert answer.status_code == 200 and "Stop requested" in answer.text
     assert idle.service.describe_transform_job("victim").status is JobStatus.STOPPING
     assert "Stop job" not in answer.text  # no second stop
+    assert "Stop requested" in idle.get("/ui/transform-jobs/victim/live").text  # while Stopping
     again = httpx.post(url, headers=HX).text
     assert "The request was rejected because the transform job is in status Stopping." in again
 
