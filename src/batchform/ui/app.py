@@ -56,6 +56,8 @@ def build_ui(
                 pages.create_model,
                 methods=["POST"],
             ),
+            Route("/models", pages.models, methods=["GET"]),
+            Route("/models/{name}", pages.model, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={HTTPException: _error_page(renderer)},

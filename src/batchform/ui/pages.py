@@ -27,6 +27,7 @@ from batchform.jobs.records import (
 from batchform.jobs.run_records import ObjectPage
 from batchform.ui import views
 from batchform.ui.automl import AutoMLReads
+from batchform.ui.models import ModelReads
 from batchform.ui.reads import Filters, JobReads
 from batchform.ui.render import Renderer, base_path
 from batchform.ui.throughput import Throughput
@@ -42,6 +43,8 @@ class DashboardService(Protocol):
     def automl(self) -> AutoMLService: ...
 
     def create_model(self, request: dict[str, Any]) -> ModelRecord: ...
+    def describe_model(self, name: str) -> ModelRecord: ...
+    def list_models(self, request: dict[str, Any]) -> Page: ...
     def describe_transform_job(self, name: str) -> JobRecord: ...
     def list_transform_jobs(self, request: dict[str, Any]) -> Page: ...
     def stop_transform_job(self, name: str) -> None: ...
@@ -65,6 +68,7 @@ class Pages:
     def __init__(self, service: DashboardService, renderer: Renderer) -> None:
         self._reads = JobReads(service, Throughput())
         self._automl = AutoMLReads(service)
+        self._models = ModelReads(service)
         self._service = service
         self._render = renderer
 
@@ -181,6 +185,18 @@ class Pages:
 
         context = await self._read(create)
         return self._render.page(request, "_automl_live.html", context)
+
+    # --- models -------------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        name = request.query_params.get("name", "").strip()
+        context = await self._read(lambda: self._models.models(name))
+        return self._render.page(request, "models.html", context)
+
+    async def model(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        context = await self._read(lambda: self._models.model(name))
+        return self._render.page(request, "model.html", context)
 
     # --- helpers ------------------------------------------------------------------------
 

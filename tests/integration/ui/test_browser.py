@@ -115,6 +115,14 @@ def test_an_automl_job_s_leaderboard_fills_as_candidates_finish(
     expect(chart).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile("Best candidate: "))).to_be_visible()
     screenshot(page, "automl-job")
+    page.once("dialog", lambda dialog: dialog.accept("churn-best"))  # the model's name
+    page.get_by_role("button", name="Create model from this candidate").click()
+    expect(page.get_by_role("status")).to_contain_text("Created model churn-best")
+    page.goto(f"{dashboard.url}/ui/models/churn-best")
+    expect(page.get_by_role("list", name="Containers, in the order they run")).to_contain_text(
+        "built-in runtime sklearn-automl"
+    )
+    screenshot(page, "model")
     page.goto(f"{dashboard.url}/ui/")  # the list, with this session's jobs, for the README
     expect(page.locator('tr[data-job="churn"]').get_by_text("AutoML")).to_be_visible()
     screenshot(page, "jobs")

@@ -156,3 +156,24 @@ def test_with_access_keys_every_dashboard_url_is_refused(store: JobStore, tmp_pa
             assert answer.status_code == 401, path
             assert "Sign-in needed" in answer.text and "counter" not in answer.text
         assert httpx.post(url + "/ui/transform-jobs/x/stop", headers=HX).status_code == 401
+
+
+def test_models_show_their_containers_resolution_and_the_jobs_that_used_them(idle: Idle) -> None:
+    idle.service.create_model(
+        {
+            "ModelName": "boosted",
+            "PrimaryContainer": {"Image": "xgboost", "ModelDataUrl": str(idle.root / "m.tar.gz")},
+            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/x",
+        }
+    )
+    idle.create("uses-counter")
+    listed = idle.get("/ui/models").text
+    assert re.findall(r'<tr data-model="([^"]+)"', listed) == ["boosted", "counter"]
+    assert "No model matches this name." in idle.get("/ui/models?name=zzz").text
+    counter = idle.get("/ui/models/counter").text
+    assert "acme/counter:1</code> — registered image" in counter
+    assert 'href="/ui/transform-jobs/uses-counter"' in counter
+    boosted = idle.get("/ui/models/boosted").text
+    assert "xgboost</code> — built-in runtime xgboost" in boosted
+    assert "None among the newest 100 transform jobs." in boosted
+    assert idle.get("/ui/models/nope").status_code == 404
