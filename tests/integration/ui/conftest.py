@@ -106,14 +106,25 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+def browser_type_launch_args(
+    browser_type_launch_args: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """pytest-playwright's launch, on the system's Chromium."""
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} not found: apt-get install -y --no-install-recommends chromium"
         if os.environ.get("CI") or os.environ.get("REQUIRE_BROWSER"):
             pytest.fail(message)  # CI must not pass by skipping
         pytest.skip(message)
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": [NO_DNS]}
+    # Chromium writes crash reports and dconf state under the user's config and cache folders
+    # even with a throwaway profile: keep them in the session's temporary folder.
+    home = tmp_path_factory.mktemp("chromium-home")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "XDG_CACHE_HOME": str(home)}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [NO_DNS],
+        "env": env,
+    }
 
 
 @pytest.fixture(scope="session")
