@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from batchform.jobs.records import JobKind, JobRecord, JobStatus, ObjectRecord, Progress
+from batchform.jobs.records import JobRecord, JobStatus, ObjectRecord, Progress
 
 FAILURE_SHOWN_CHARS = 300  # of a failure reason in the jobs list; the job page shows it whole
 
@@ -159,10 +159,6 @@ def pretty_json(value: Any) -> str:
 
 def object_seconds(item: ObjectRecord) -> str:
     return "" if item.seconds is None else f"{item.seconds:.2f}"
-
-
-def is_automl(record: JobRecord) -> bool:
-    return record.kind is JobKind.AUTOML
 
 
 def _short(reason: str | None) -> str:
