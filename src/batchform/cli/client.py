@@ -158,7 +158,7 @@ def describe(endpoint_url: str, job_name: str) -> None:
     with reported_errors(endpoint_url):
         job = sagemaker_client(endpoint_url).describe_transform_job(TransformJobName=job_name)
         progress = _get_json(endpoint_url, f"/batchform/jobs/{job_name}/progress")
-    console = Console()
+    console = Console(soft_wrap=not sys.stdout.isatty())  # piped: a long URI stays on its line
     status = job["TransformJobStatus"]
     console.print(f"[bold]{job_name}[/]  {status}  model {job['ModelName']}", highlight=False)
     source = job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
