@@ -30,8 +30,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict src/batchform tests
 
+# Four test processes even on 2 cores: most tests wait on servers, subprocesses and clocks.
+# Whole files go to one process (--dist loadfile), so module fixtures start once.
 test: lint typecheck browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4 --dist loadfile
 
 # The dashboard's browser tests drive Debian's chromium through Playwright (never a downloaded
 # browser). Installed here when missing, as root (CI's fresh Debian); elsewhere the tests say
