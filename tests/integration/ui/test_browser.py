@@ -94,6 +94,8 @@ def test_stop_stops_a_running_job(watched: tuple[Page, Watch], dashboard: Dashbo
     expect(page.locator("#job-status")).to_have_text(re.compile("Stopping|Stopped"))
     assert asked and "Stop transform job to-stop?" in asked[0]
     expect(page.locator("#job-status")).to_have_text("Stopped", timeout=LIVE_S)
+    # The log follows: the model's exit, written after the page was loaded, was appended.
+    expect(page.get_by_role("log")).to_contain_text("model process stopped", timeout=LIVE_S)
     expect(page.get_by_role("button", name="Stop job")).to_have_count(0)
     assert dashboard.service.describe_transform_job("to-stop").status is JobStatus.STOPPED
 

@@ -177,3 +177,24 @@ def test_models_show_their_containers_resolution_and_the_jobs_that_used_them(idl
     assert "xgboost</code> — built-in runtime xgboost" in boosted
     assert "None among the newest 100 transform jobs." in boosted
     assert idle.get("/ui/models/nope").status_code == 404
+
+
+def test_the_object_table_pages_through_a_job_s_objects(dashboard: Dashboard) -> None:
+    dashboard.run_job("many", objects=60, records=1, delay_s=0.0)
+
+    def ended() -> bool:
+        return dashboard.service.describe_transform_job("many").status.terminal
+
+    wait_until(ended, "the job of 60 objects to end", deadline_s=60)
+    objects = f"{dashboard.url}/ui/transform-jobs/many/objects"
+    first = httpx.get(objects, timeout=10).text
+    keys = re.findall(r'<tr data-object="([^"]+)"', first)
+    assert keys == [f"obj-{n:02d}.csv" for n in range(50)]
+    assert "Objects 1–50, in input order (page 1)" in first
+    next_link = re.search(r'hx-get="([^"]+)"[^>]*rel="next"', first)
+    assert next_link is not None
+    second = httpx.get(dashboard.url + next_link.group(1).replace("&amp;", "&"), timeout=10).text
+    keys = re.findall(r'<tr data-object="([^"]+)"', second)
+    assert keys == [f"obj-{n:02d}.csv" for n in range(50, 60)]
+    assert "Objects 51–60, in input order (page 2)" in second
+    assert 'rel="next"' not in second and "First page" in second
