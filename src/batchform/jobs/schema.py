@@ -132,6 +132,9 @@ logs = sa.Table(
 )
 
 
+CONNECT_TIMEOUT_S = 5
+
+
 def create_engine(url: str) -> sa.Engine:
     """An Engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys, and our BEGINs."""
     if url.startswith("postgresql://"):  # psycopg (3) is the driver we ship, not psycopg2
@@ -144,8 +147,13 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ValidationError(f"database URL {shown!r}: SQLite needs a file; {_URL_HINT}")
     is_sqlite = parsed.get_backend_name() == "sqlite"
+    # A host that drops packets would hold a PostgreSQL connection attempt for the OS's TCP
+    # timeout (minutes); the store's own wait for a database coming back is seconds. A
+    # connect_timeout in the URL's query is kept (connect_args would override it).
+    timed = is_sqlite or "connect_timeout" in parsed.query
+    connect_args = {} if timed else {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=not is_sqlite)
+        engine = sa.create_engine(parsed, pool_pre_ping=not is_sqlite, connect_args=connect_args)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise ValidationError(f"database URL {shown!r} is not usable: {exc}; {_URL_HINT}") from exc
     if is_sqlite:
