@@ -11,6 +11,11 @@ from tests.faults.proxy import FaultProxy, Rule
 from tests.faults.reliability import ReliabilityTable
 
 BIG_ROWS = 300_000  # ~9 MiB: its output takes two parts of a multipart upload
+STALL_S = 3.0
+FAULT_DETAILS = {
+    "503": " SlowDown",
+    "stall": f" ({STALL_S:g} s of silence, then the connection closed)",
+}
 
 
 def test_transient_s3_faults_are_retried_and_the_output_is_a_clean_runs(
@@ -24,6 +29,7 @@ def test_transient_s3_faults_are_retried_and_the_output_is_a_clean_runs(
         Rule("ListObjectsV2", "503", times=1),
         Rule("GetObject", "503", key_contains="small-0", times=2),
         Rule("GetObject", "reset", key_contains="small-1", times=1),
+        Rule("GetObject", "stall", key_contains="small-2", times=1, stall_s=STALL_S),
         Rule("UploadPart", "reset", times=1),
         Rule("UploadPart", "503", times=1),
         Rule("CompleteMultipartUpload", "500", times=1),
@@ -42,7 +48,7 @@ def test_transient_s3_faults_are_retried_and_the_output_is_a_clean_runs(
     assert bucket.pending_uploads() == []
     for kind, fault in sorted(injected):
         reliability.record(
-            f"S3 {fault}" + (" SlowDown" if fault == "503" else ""),
+            f"S3 {fault}" + FAULT_DETAILS.get(fault, ""),
             kind,
             "retried by botocore; job Completed",
             "retried; job Completed, every .out byte-equal to a clean run",
