@@ -23,9 +23,6 @@ real image instead.
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -474,38 +471,3 @@ def _mentions_autopilot(exc: BaseException) -> bool:
     }:
         return True
     return "sagemaker_sklearn_extension" in str(exc)
-
-
-# --- CSV ---
-
-
-def parse_csv_rows(body: bytes) -> npt.NDArray[Any]:
-    """CSV records as a 2-D object array of ``str`` (RFC 4180, quoted newlines allowed).
-
-    No header is skipped: a header line is a record like any other. Blank lines are skipped,
-    except in one-column data, where a blank line is a record with one empty value. Raises
-    ``ValueError`` for bytes that are not UTF-8 or records of different widths.
-    """
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"The CSV payload is not valid UTF-8: {exc}.") from None
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except csv.Error as exc:
-        raise ValueError(f"Could not parse the CSV payload: {exc}.") from None
-    widths = {len(record) for record in records if record}
-    if not widths:
-        blank = [[""] for _ in records]
-        return np.array(blank, dtype=object).reshape(len(blank), 1 if blank else 0)
-    if len(widths) > 1:
-        first = len(next(r for r in records if r))
-        line = next(i for i, r in enumerate(records, 1) if r and len(r) != first)
-        raise ValueError(
-            f"Record {line} of the CSV payload has a different number of columns than the "
-            f"first record ({first})."
-        )
-    width = widths.pop()
-    rows = [record or [""] for record in records] if width == 1 else [r for r in records if r]
-    cells = itertools.chain.from_iterable(rows)
-    return np.fromiter(cells, dtype=object, count=len(rows) * width).reshape(len(rows), width)

@@ -15,6 +15,8 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse  # type: ignore[import-untyped]
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from batchform.errors import ModelLoadError
@@ -31,11 +33,11 @@ from batchform.models.automl_artifacts import (
     clean_categorical_columns,
     datetime_parts,
     load_artifact,
-    parse_csv_rows,
     parse_numeric_columns,
     save_artifact,
     text_documents,
 )
+from batchform.models.csv_records import csv_module_rows, parse_csv_rows
 
 TYPES = ["numeric", "categorical", "text", "datetime"]
 NAMES = ["age", "plan", "comment", "signup"]
@@ -540,3 +542,44 @@ def test_autopilot_serving_code_marks_an_autopilot_artifact(tmp_path: Path) -> N
     (tmp_path / ARTIFACT_FILE).unlink()
     with pytest.raises(ModelLoadError, match="SageMaker Autopilot model"):
         load_artifact(tmp_path)
+
+
+UNQUOTED_CELLS = ["a", "", " b ", "é", "1.5", "-0", "x\ty", "\u2028"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    width=st.integers(1, 4),
+    lines=st.lists(st.lists(st.sampled_from(UNQUOTED_CELLS), min_size=1, max_size=4), max_size=12),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    bom=st.booleans(),
+    ragged=st.booleans(),
+)
+def test_the_fast_path_gives_the_csv_modules_records_and_errors(
+    width: int, lines: list[list[str]], ending: str, bom: bool, ragged: bool
+) -> None:
+    """Unquoted payloads (pyarrow's path) against the csv module, blank lines and ragged
+    records included: the same records, or the same ValueError."""
+    records = [
+        (cells if ragged else (cells * width)[:width]) if cells != [""] else [] for cells in lines
+    ]
+    body = (("\ufeff" if bom else "") + ending.join(",".join(r) for r in records)).encode()
+
+    try:
+        expected: object = csv_module_rows(body).tolist()
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: object = parse_csv_rows(body).tolist()
+    except ValueError as exc:
+        got = str(exc)
+
+    assert got == expected
+
+
+def test_payloads_the_fast_path_leaves_to_the_csv_module() -> None:
+    assert parse_csv_rows(b"a,\x00b\n").tolist() == [["a", "\x00b"]]
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        parse_csv_rows(b"a,\xff\n")
+    with pytest.raises(ValueError, match="Record 2 of the CSV payload has a different number"):
+        parse_csv_rows(b"a,b\nc\n")

@@ -71,9 +71,9 @@ from batchform.models.automl_artifacts import (
     TabularEnsemble,
     TabularPreprocessor,
     load_artifact,
-    parse_csv_rows,
 )
 from batchform.models.base import Answer, ExecutionParameters
+from batchform.models.csv_records import parse_csv_rows
 from batchform.models.runtimes.common import score_execution_parameters
 
 MODE_ENV = "AUTOML_TRANSFORM_MODE"
