@@ -1,8 +1,8 @@
-"""One real local Ray for the whole session: 2 CPUs, no dashboard, its own temp dir.
+"""One Ray for the whole session: a ``ray start --head`` cluster (2 CPUs, no dashboard, its own
+temp dir) that this process joins by address, as the CLI and server subprocesses do.
 
-Token auth is off and usage stats are not sent, so the tests never touch ``~/.ray`` or the
-network; ``ray.shutdown()`` stops what ``ray.init`` started (never ``ray stop``, which would
-end every Ray on the machine).
+All the Ray tests live in one module (``test_ray.py``): ``make test`` hands whole files to its
+worker processes, and each worker that ran a Ray test would start a Ray of its own (~15 s).
 """
 
 from __future__ import annotations
@@ -11,30 +11,29 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+from tests.integration.ray.cluster import RAY_ENV, Cluster
 
 
 @pytest.fixture(scope="session")
-def local_ray() -> Iterator[None]:
+def ray_cluster() -> Iterator[Cluster]:
     ray = pytest.importorskip("ray")
     before = {name: os.environ.get(name) for name in RAY_ENV}
-    os.environ.update(RAY_ENV)  # read by the processes ray.init starts
+    os.environ.update(RAY_ENV)  # for the subprocesses the tests start
     # Under /tmp and short: Ray's unix sockets live in it and their paths must stay short.
-    temp = tempfile.mkdtemp(prefix="bfray-", dir="/tmp")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        namespace="batchform-tests",
-        _temp_dir=temp,
-    )
+    temp = Path(tempfile.mkdtemp(prefix="bfray-", dir="/tmp"))
+    cluster = Cluster.start(temp / "session")
     try:
-        yield
+        ray.init(address=cluster.address, log_to_driver=False, namespace="batchform-tests")
+        try:
+            yield cluster
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        cluster.stop()
         shutil.rmtree(temp, ignore_errors=True)
         for name, value in before.items():
             if value is None:

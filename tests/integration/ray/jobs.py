@@ -82,3 +82,8 @@ def outputs(directory: Path) -> dict[str, bytes]:
         for path in sorted(directory.rglob("*"))
         if path.is_file()
     }
+
+
+def transformed(data: bytes) -> bytes:
+    """What the test model makes of ``data`` (line by line, so however it is batched)."""
+    return b"".join(b"%d,%s\n" % (len(line), line[::-1]) for line in data.splitlines())

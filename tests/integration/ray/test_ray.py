@@ -1,5 +1,9 @@
-"""The Ray executor on a real local Ray: same bytes as local processes, retries of crashed
-instances, poison objects, Stop, and the two resource policies."""
+"""The Ray executor on a real Ray (a ``ray start --head`` cluster, joined by address): the same
+bytes as local processes, retries of crashed instances, poison objects, Stop, the two resource
+policies, the CLI, and a server killed mid-job that resumes.
+
+One module on purpose: see ``conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,15 @@ from batchform.runner.progress import RunProgress
 from batchform.runner.result import JobStatus, RunResult
 from batchform.runner.spec import RunSpec
 from batchform.storage.inputs import list_inputs
-from tests.integration.ray.jobs import outputs, rows, spec, write_inputs
+from tests.integration.ray.cluster import Cluster
+from tests.integration.ray.jobs import model, outputs, rows, spec, transformed, write_inputs
+from tests.integration.ray.processes import transform
 
-pytestmark = [pytest.mark.usefixtures("local_ray"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.timeout(120)]
 
-RAY = ExecutorConfig(kind=ExecutorKind.RAY, placement_timeout_s=5.0, progress_interval_s=0.2)
+RAY = ExecutorConfig(
+    kind=ExecutorKind.RAY, placement_timeout_s=5.0, progress_interval_s=0.2, stop_grace_s=0.5
+)
 
 
 @dataclass
@@ -58,45 +66,65 @@ def run(
     return result, recorder
 
 
-def skewed_inputs(root: Path) -> None:
-    write_inputs(
-        root,
-        {
-            "big.csv": rows("big", 40_000),
-            "mid.csv": rows("mid", 9_000),
-            "nested/small-1.csv": rows("s1", 700),
-            "nested/small-2.csv": rows("s2", 300),
-            "tiny.csv": b"only,line\n",
-        },
-    )
+SKEWED = {
+    "big.csv": rows("big", 20_000),
+    "mid.csv": rows("mid", 5_000),
+    "nested/small-1.csv": rows("s1", 700),
+    "nested/small-2.csv": rows("s2", 300) + b"CRASH-ONCE\n",
+    "tiny.csv": b"only,line\n",
+}
+SKEWED_RECORDS = 20_000 + 5_000 + 700 + 301 + 1
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The skewed inputs and what local processes made of them."""
+
+    inputs: str
+    outputs: dict[str, bytes]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    root = tmp_path_factory.mktemp("reference")
+    write_inputs(root, SKEWED)
+    model(root)
+    (root / "markers" / "crashed-once").touch()  # the local run is the one that never crashes
+    result, _ = run(spec(root, "local", instance_count=2), root, ExecutorConfig())
+    assert result.status is JobStatus.COMPLETED, result.failure_reason
+    return Reference(str(root / "in") + "/", outputs(root / "local"))
+
+
+def ray_run(root: Path, ref: Reference, instances: int, *, crash: bool) -> tuple[RunResult, Plan]:
+    run_spec = spec(root, "ray", instance_count=instances, input_uri=ref.inputs)
+    if not crash:
+        (root / "markers" / "crashed-once").touch()
+    result, recorder = run(run_spec, root, RAY)
+    assert result.status is JobStatus.COMPLETED, result.failure_reason
+    assert outputs(root / "ray") == ref.outputs  # byte for byte, and no temp file left
+    assert result.records == recorder.counts.records == SKEWED_RECORDS
+    return result, recorder.plan
 
 
 @pytest.mark.parametrize("instances", [1, 2, 4])
-def test_outputs_are_byte_identical_to_local_processes(tmp_path: Path, instances: int) -> None:
-    skewed_inputs(tmp_path)
-    local, _ = run(spec(tmp_path, "local", instance_count=instances), tmp_path, ExecutorConfig())
-    on_ray, recorder = run(spec(tmp_path, "ray", instance_count=instances), tmp_path, RAY)
-
-    assert (local.status, on_ray.status) == (JobStatus.COMPLETED, JobStatus.COMPLETED)
-    assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
-    assert len(outputs(tmp_path / "ray")) == 5
-    assert on_ray.records == local.records == 40_000 + 9_000 + 700 + 300 + 1
-    assert recorder.counts.records == on_ray.records
+def test_outputs_are_byte_identical_to_local_processes(
+    tmp_path: Path, reference: Reference, instances: int
+) -> None:
+    ray_run(tmp_path, reference, instances, crash=False)
+    assert len(reference.outputs) == len(SKEWED)
 
 
 def test_an_instance_that_dies_mid_object_is_replaced_and_the_object_rerun(
-    tmp_path: Path,
+    tmp_path: Path, reference: Reference
 ) -> None:
-    write_inputs(tmp_path, {"a.csv": rows("a", 2000), "b.csv": rows("b", 500) + b"CRASH-ONCE\n"})
-    expected_spec = spec(tmp_path, "expected", instance_count=2)
-    result, recorder = run(spec(tmp_path, "ray", instance_count=2), tmp_path, RAY)
+    run_spec = spec(tmp_path, "ray", instance_count=2, input_uri=reference.inputs)
+    result, recorder = run(run_spec, tmp_path, RAY)
 
-    assert result.status is JobStatus.COMPLETED
-    index_of_b = next(o.index for o in recorder.plan.objects if o.source.relative == "b.csv")
-    assert recorder.counts.objects[index_of_b].attempts == 2
+    assert result.status is JobStatus.COMPLETED, result.failure_reason
     assert (tmp_path / "markers" / "crashed-once").exists()
-    run(expected_spec, tmp_path, ExecutorConfig())  # the marker exists now: no crash locally
-    assert outputs(tmp_path / "ray") == outputs(tmp_path / "expected")
+    crashed = next(o.index for o in recorder.plan.objects if o.source.relative.endswith("-2.csv"))
+    assert recorder.counts.objects[crashed].attempts == 2
+    assert outputs(tmp_path / "ray") == reference.outputs
 
 
 def test_a_poison_object_fails_after_three_attempts_and_the_rest_is_published(
@@ -116,7 +144,7 @@ def test_a_poison_object_fails_after_three_attempts_and_the_rest_is_published(
 
 def test_stop_ends_in_flight_objects_without_any_partial_output(tmp_path: Path) -> None:
     # Each of the 1 MiB batches of SLOW lines takes 0.4 s: the first batch's progress stops it.
-    write_inputs(tmp_path, {"slow.csv": rows("SLOW", 300_000)})
+    write_inputs(tmp_path, {"slow.csv": rows("SLOW", 150_000)})
     result, _ = run(
         spec(tmp_path, "ray", instance_count=1), tmp_path, RAY, stop_after_first_batch=True
     )
@@ -163,3 +191,40 @@ def test_a_model_that_cannot_load_fails_the_job_at_once(tmp_path: Path) -> None:
     assert result.status is JobStatus.FAILED
     assert result.failure_reason is not None
     assert result.failure_reason.startswith("ClientError: model failed to load on instance 1")
+
+
+# The CLI and the server, as subprocesses that join the session's cluster by its address.
+
+
+def test_transform_on_a_ray_cluster_by_address(tmp_path: Path, ray_cluster: Cluster) -> None:
+    inputs = {"a.csv": rows("a", 3000), "b.csv": rows("b", 50)}
+    write_inputs(tmp_path, inputs)
+    # A cluster's policy is strict: one ml.m5.large (2 CPUs) is all this 2-CPU Ray can hold.
+    done = transform(tmp_path, "--executor", "ray", "--ray-address", ray_cluster.address)
+
+    assert done.returncode == 0, done.stderr
+    assert "Completed: 2/2 objects" in done.stderr
+    assert outputs(tmp_path / "out") == {f"{k}.out": transformed(v) for k, v in inputs.items()}
+
+
+def test_an_unreachable_cluster_fails_the_job_with_a_clear_reason(tmp_path: Path) -> None:
+    write_inputs(tmp_path, {"a.csv": rows("a", 10)})
+    # Ray Client's own settings: 3 connection attempts of 1 s instead of 5, 10 and 15 s.
+    quick = {
+        "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+        "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1",
+    }
+    done = transform(tmp_path, "--executor", "ray", "--ray-address", "ray://127.0.0.1:9", env=quick)
+
+    assert done.returncode != 0
+    assert "FailureReason: ClientError: cannot connect to the Ray cluster at ray://127.0.0.1:9" in (
+        done.stderr
+    )
+
+
+def test_ray_address_without_the_ray_executor_is_refused(tmp_path: Path) -> None:
+    write_inputs(tmp_path, {"a.csv": rows("a", 10)})
+    done = transform(tmp_path, "--ray-address", "auto")
+
+    assert done.returncode != 0
+    assert "--ray-address is only for --executor ray" in done.stderr
