@@ -10,7 +10,7 @@ Routes:
 * ``GET /batchform/jobs/{name}/progress``, ``.../objects`` (paged) and ``.../logs``: the small
   JSON documents the CLI polls (see :mod:`batchform.api.render`).
 * ``/ui``: the web dashboard (:mod:`batchform.ui`), on the same service; while access keys are
-  configured it refuses every page, since it cannot sign in yet.
+  configured it wants a sign-in with one, checked by the same guard.
 
 With access keys configured, every route but ``/healthz`` wants a signed, allowed call
 (:mod:`batchform.api.auth`); without, the app serves everyone, as before keys existed.
@@ -91,8 +91,8 @@ def build_app(
     how often the dashboard's live parts refresh."""
     door = guard or Guard(None)
     endpoints = _Endpoints(service, ready, door)
-    # The dashboard cannot sign in yet: while keys are configured it must show nothing.
-    ui = build_ui(service, refuse=lambda: door.active, poll_s=ui_poll_s)
+    # The dashboard signs in with a key pair and checks its actions through the same guard.
+    ui = build_ui(service, door=door, poll_s=ui_poll_s)
     return Starlette(
         routes=[
             Route("/", endpoints.call, methods=["POST"]),

@@ -13,6 +13,10 @@ an AWS Signature Version 4 by a known key (:mod:`batchform.api.sigv4`), and the 
 A refused action is ``AccessDeniedException`` (400, as SageMaker's JSON protocol answers it) in
 IAM's words, naming the key's name as the user and the resource's ARN. ``/healthz`` stays open.
 
+The dashboard signs in with a key pair instead of signing each call: :meth:`Guard.sign_in`
+checks the pair, :meth:`Guard.current` tells whether its session's key still stands, and
+:meth:`Guard.denial` checks each of its actions with the same patterns and the same words.
+
 Auth is on once any key is configured (the keys file or ``BATCHFORM_ACCESS_KEYS``) and then stays
 on: revoking the last key refuses every call rather than opening the door again.
 """
@@ -33,13 +37,14 @@ from batchform.api.protocol import LOGS_TARGET_PREFIX, TARGET_PREFIX, read_raw_b
 from batchform.api.sigv4 import AuthError, SignedRequest, verify
 from batchform.auth.keyring import Keyring
 from batchform.auth.keys import AccessKey
-from batchform.auth.permissions import allows
 from batchform.jobs.names import automl_job_arn, model_arn, transform_job_arn
 
 logger = logging.getLogger(__name__)
 
 # The account in every ARN the server makes (JobService's default): users are named in it too.
 DEFAULT_ACCOUNT = "123456789012"
+# The region named in the dashboard's refusals: it signs nothing, and the service's is this one.
+DEFAULT_REGION = "us-east-1"
 ACCESS_DENIED = "AccessDeniedException"
 
 # X-Amz-Target prefix → the service a call is signed for, which is also its actions' prefix
@@ -75,10 +80,12 @@ class Guard:
         keyring: Keyring | None,
         *,
         account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._keyring = keyring
         self._account = account
+        self._region = region
         self._clock = clock
         self._on = False
 
@@ -113,11 +120,8 @@ class Guard:
         if caller is None:
             return
         service = SIGNING_NAMES[prefix]
-        if service == "logs":
-            resource = self._log_group_arn(caller.region, _log_group(body))
-        else:
-            resource = self._sagemaker_resource(caller.region, body)
-        self._authorize(caller, f"{service}:{operation}", resource)
+        resource = self._resource(service, caller.region, body)
+        self._authorize(caller.key, f"{service}:{operation}", resource)
 
     async def check_job_endpoint(self, request: Request) -> None:
         """Authenticate and authorise a ``GET /batchform/jobs/<name>/<what>``."""
@@ -128,21 +132,53 @@ class Guard:
         if request.url.path.endswith("/logs"):
             group = _LOG_GROUPS_BY_KIND.get(request.query_params.get("kind") or "transform")
             resource = self._log_group_arn(caller.region, group or TRANSFORM_JOBS_GROUP)
-            self._authorize(caller, "logs:GetLogEvents", resource)
+            self._authorize(caller.key, "logs:GetLogEvents", resource)
         else:
             resource = transform_job_arn(caller.region, self._account, name)
-            self._authorize(caller, "sagemaker:DescribeTransformJob", resource)
+            self._authorize(caller.key, "sagemaker:DescribeTransformJob", resource)
 
-    def _authorize(self, caller: Caller, action: str, resource: str) -> None:
-        if allows(caller.key.allow, action):
+    # --- the dashboard's sign-in: a key pair typed in, then actions checked as that key -----
+
+    def sign_in(self, access_key_id: str, secret: str) -> AccessKey | None:
+        """The key whose id and secret these are, or None (see :meth:`Keyring.authenticate`)."""
+        if self._keyring is None:
+            return None
+        return self._keyring.authenticate(access_key_id, secret)
+
+    def current(self, key: AccessKey) -> AccessKey | None:
+        """``key`` as the keys file has it now, or None once revoked."""
+        return self._keyring.current(key) if self._keyring is not None else None
+
+    def denial(self, key: AccessKey, action: str, request: Mapping[str, Any]) -> str | None:
+        """IAM's AccessDenied message if ``key`` may not perform ``action``
+        (``sagemaker:StopTransformJob``) on what ``request`` names (the API call's members,
+        e.g. ``TransformJobName``), as the API would refuse it; None when allowed."""
+        if key.permits(action):
+            return None
+        service = action.partition(":")[0]
+        resource = self._resource(service, self._region, request)
+        return self._denied(key, action, resource)
+
+    def _authorize(self, key: AccessKey, action: str, resource: str) -> None:
+        if key.permits(action):
             return
-        user = f"arn:aws:iam::{self._account}:user/{caller.key.name}"
-        logger.info("refused %s to %s (access key %s)", action, user, caller.key.access_key_id)
-        raise AuthError(
-            ACCESS_DENIED,
+        logger.info("refused %s to %s (access key %s)", action, self._user(key), key.access_key_id)
+        raise AuthError(ACCESS_DENIED, self._denied(key, action, resource))
+
+    def _user(self, key: AccessKey) -> str:
+        return f"arn:aws:iam::{self._account}:user/{key.name}"
+
+    def _denied(self, key: AccessKey, action: str, resource: str) -> str:
+        user = self._user(key)
+        return (
             f"User: {user} is not authorized to perform: {action} on resource: {resource} "
-            f"because no identity-based policy allows the {action} action",
+            f"because no identity-based policy allows the {action} action"
         )
+
+    def _resource(self, service: str, region: str, body: Any) -> str:
+        if service == "logs":
+            return self._log_group_arn(region, _log_group(body))
+        return self._sagemaker_resource(region, body)
 
     def _sagemaker_resource(self, region: str, body: Any) -> str:
         """The ARN a SageMaker call acts on: its named model or job, the ARN it names (tags),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -48,6 +50,20 @@ class Keyring:
         if version != self._version:
             self._reload(version)
         return self._keys
+
+    def authenticate(self, access_key_id: str, secret: str) -> AccessKey | None:
+        """The key ``access_key_id`` if ``secret`` is its secret, else None (unknown, revoked or
+        wrong: the caller cannot tell which). The secret is compared in constant time."""
+        key = self.keys().get(access_key_id)
+        # An unknown id still pays for one comparison, so timing does not say which ids exist.
+        expected = key.secret_access_key if key is not None else secrets.token_urlsafe(30)
+        matches = hmac.compare_digest(expected.encode(), secret.encode("utf-8", "replace"))
+        return key if key is not None and matches else None
+
+    def current(self, key: AccessKey) -> AccessKey | None:
+        """``key`` as it stands now (its permissions may have changed since it signed in), or
+        None once it has been revoked or its id given another secret."""
+        return self.authenticate(key.access_key_id, key.secret_access_key)
 
     def _reload(self, version: _Version) -> None:
         self._version = version

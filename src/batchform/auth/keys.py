@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from batchform.auth.permissions import FULL_ACCESS, checked_pattern
+from batchform.auth.permissions import FULL_ACCESS, allows, checked_pattern
 from batchform.errors import BatchformError, ResourceNotFoundError, ValidationError
 
 ACCESS_KEYS_ENV = "BATCHFORM_ACCESS_KEYS"
@@ -53,6 +53,10 @@ class AccessKey:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "allow": list(self.allow)}
+
+    def permits(self, action: str) -> bool:
+        """Whether this key's patterns allow ``action`` (``sagemaker:StopTransformJob``)."""
+        return allows(self.allow, action)
 
 
 def new_access_key(name: str | None, allow: Sequence[str]) -> AccessKey:

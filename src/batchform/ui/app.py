@@ -5,14 +5,16 @@ it); live parts are small HTML fragments that the vendored htmx polls and swaps 
 drops its polling trigger once its job has ended, so the browser stops asking by itself.
 Nothing is fetched from another origin: the page's script, style and charts all come from here.
 
-While access keys are configured, every page is refused (401): the dashboard does not sign in
-yet, and the API's door must not have a side entrance.
+While access keys are configured, every page wants a session opened by signing in with an
+access key pair, and each page and button the permission its API call would need
+(:mod:`batchform.ui.signin`): the API's door has no side entrance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,10 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from batchform.auth.keys import AccessKey
 from batchform.ui.pages import DEFAULT_POLL_S, DashboardService, Pages
-from batchform.ui.render import BASE_KEY, Renderer
+from batchform.ui.render import Renderer
+from batchform.ui.sessions import Door, Sessions
+from batchform.ui.signin import Gate, SignIn
 
 __all__ = ["DEFAULT_POLL_S", "build_ui"]
 
@@ -33,16 +38,24 @@ STATIC = Path(__file__).parent / "static"
 def build_ui(
     service: DashboardService,
     *,
-    refuse: Callable[[], bool] = lambda: False,
+    door: Door | None = None,
+    sessions: Sessions | None = None,
     poll_s: float = DEFAULT_POLL_S,
 ) -> ASGIApp:
-    """The dashboard over ``service``; while ``refuse()`` holds, every request gets the 401
-    page. ``poll_s`` is how often live fragments are asked for again."""
+    """The dashboard over ``service``; while ``door`` is active (access keys are configured),
+    every request but the sign-in page's wants a session (``sessions``: held in memory, one
+    hour each by default). ``poll_s`` is how often live fragments are asked for again."""
     renderer = Renderer(poll_s=poll_s)
     pages = Pages(service, renderer)
+    door = door or _Open()
+    sessions = sessions or Sessions()
+    sign_in = SignIn(door, sessions, renderer)
     app = Starlette(
         routes=[
             Route("/", pages.jobs, methods=["GET"]),
+            Route("/login", sign_in.form, methods=["GET"]),
+            Route("/login", sign_in.submit, methods=["POST"]),
+            Route("/logout", sign_in.logout, methods=["POST"]),
             Route("/jobs/rows", pages.job_rows, methods=["GET"]),
             Route("/transform-jobs/{name}", pages.transform_job, methods=["GET"]),
             Route("/transform-jobs/{name}/live", pages.transform_live, methods=["GET"]),
@@ -62,25 +75,22 @@ def build_ui(
         ],
         exception_handlers={HTTPException: _error_page(renderer)},
     )
-    return _Refusing(app, refuse, renderer)
+    return Gate(app, door, sessions, renderer)
 
 
-class _Refusing:
-    """Answers the 401 page instead of ``app`` while ``refuse()`` holds."""
+class _Open:
+    """The door of a dashboard without access keys: never active, so never consulted."""
 
-    def __init__(self, app: ASGIApp, refuse: Callable[[], bool], renderer: Renderer) -> None:
-        self._app = app
-        self._refuse = refuse
-        self._renderer = renderer
+    active = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope = {**scope, BASE_KEY: scope.get("root_path", "")}
-        if scope["type"] == "http" and self._refuse():
-            request = Request(scope, receive)
-            page = self._renderer.page(request, "refused.html", {}, status_code=401)
-            await page(scope, receive, send)
-            return
-        await self._app(scope, receive, send)
+    def sign_in(self, access_key_id: str, secret: str) -> AccessKey | None:
+        return None
+
+    def current(self, key: AccessKey) -> AccessKey | None:
+        return None
+
+    def denial(self, key: AccessKey, action: str, request: Mapping[str, Any]) -> str | None:
+        return None
 
 
 def _error_page(renderer: Renderer) -> Callable[[Request, Exception], Response]:

@@ -1,5 +1,10 @@
 """The dashboard's endpoints: each reads through the job service (off the event loop, since the
-service talks to the database) and renders one page or fragment."""
+service talks to the database) and renders one page or fragment.
+
+While access keys are configured, each first checks that the signed-in key may make the API
+calls it stands for (:func:`batchform.ui.signin.require`): a read-only key sees every page, and
+Stop or Create model only with ``sagemaker:StopTransformJob`` or ``sagemaker:CreateModel``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from batchform.api.log_sources import TRANSFORM_JOBS_GROUP
 from batchform.errors import BatchformError, ResourceNotFoundError, ValidationError
 from batchform.jobs.automl_service import AutoMLService
 from batchform.jobs.names import JobKind
@@ -30,6 +36,7 @@ from batchform.ui.automl import AutoMLReads
 from batchform.ui.models import ModelReads
 from batchform.ui.reads import Filters, JobReads
 from batchform.ui.render import Renderer, base_path
+from batchform.ui.signin import CSRF_HEADER, check_csrf, check_origin, require
 from batchform.ui.throughput import Throughput
 
 DEFAULT_POLL_S = 2.0
@@ -75,10 +82,12 @@ class Pages:
     # --- jobs list ----------------------------------------------------------------------
 
     async def jobs(self, request: Request) -> Response:
+        _may_list_jobs(request)
         context = await self._read(lambda: self._rows_context(request))
         return self._render.page(request, "jobs.html", context)
 
     async def job_rows(self, request: Request) -> Response:
+        _may_list_jobs(request)
         context = await self._read(lambda: self._rows_context(request))
         return self._render.page(request, "_job_rows.html", context)
 
@@ -100,6 +109,8 @@ class Pages:
 
     async def transform_job(self, request: Request) -> Response:
         name = request.path_params["name"]
+        require(request, "sagemaker:DescribeTransformJob", TransformJobName=name)
+        require(request, "logs:GetLogEvents", logGroupName=TRANSFORM_JOBS_GROUP)
 
         def read() -> dict[str, Any]:
             context = self._reads.transform_live(name)
@@ -113,16 +124,19 @@ class Pages:
 
     async def transform_live(self, request: Request) -> Response:
         name = request.path_params["name"]
+        require(request, "sagemaker:DescribeTransformJob", TransformJobName=name)
         context = await self._read(lambda: self._reads.transform_live(name))
         return self._render.page(request, "_transform_live.html", context)
 
     async def transform_objects(self, request: Request) -> Response:
         name = request.path_params["name"]
+        require(request, "sagemaker:DescribeTransformJob", TransformJobName=name)
         context = await self._read(lambda: self._reads.objects(name, request.query_params))
         return self._render.page(request, "_objects.html", context)
 
     async def transform_log(self, request: Request) -> Response:
         name = request.path_params["name"]
+        require(request, "logs:GetLogEvents", logGroupName=TRANSFORM_JOBS_GROUP)
         after = _after(request.query_params.get("after"))
         context = await self._read(lambda: self._reads.log_after(name, after))
         return self._render.page(request, "_log_more.html", context)
@@ -133,8 +147,9 @@ class Pages:
         Only htmx's own request may stop (its ``HX-Request`` header makes a cross-site form
         or fetch a preflighted request, which this server never allows), from this origin.
         """
-        _check_same_origin(request)
+        _check_button(request)
         name = request.path_params["name"]
+        require(request, "sagemaker:StopTransformJob", TransformJobName=name)
 
         def stop() -> dict[str, Any]:
             try:
@@ -153,6 +168,7 @@ class Pages:
 
     async def automl_job(self, request: Request) -> Response:
         name = request.path_params["name"]
+        _may_read_automl(request, name)
 
         def read() -> dict[str, Any]:
             context = self._automl.live(name)
@@ -164,15 +180,17 @@ class Pages:
 
     async def automl_live(self, request: Request) -> Response:
         name = request.path_params["name"]
+        _may_read_automl(request, name)
         context = await self._read(lambda: self._automl.live(name))
         return self._render.page(request, "_automl_live.html", context)
 
     async def create_model(self, request: Request) -> Response:
         """CreateModel from a candidate's containers, named by the prompt's answer (htmx sends
         it as ``HX-Prompt``); answers the live fragment with what happened."""
-        _check_same_origin(request)
+        _check_button(request)
         name, candidate = request.path_params["name"], request.path_params["candidate"]
         model_name = request.headers.get("hx-prompt", "").strip()
+        require(request, "sagemaker:CreateModel", ModelName=model_name)
 
         def create() -> dict[str, Any]:
             try:
@@ -189,12 +207,15 @@ class Pages:
     # --- models -------------------------------------------------------------------------
 
     async def models(self, request: Request) -> Response:
+        require(request, "sagemaker:ListModels")
         name = request.query_params.get("name", "").strip()
         context = await self._read(lambda: self._models.models(name))
         return self._render.page(request, "models.html", context)
 
     async def model(self, request: Request) -> Response:
         name = request.path_params["name"]
+        require(request, "sagemaker:DescribeModel", ModelName=name)
+        require(request, "sagemaker:ListTransformJobs")  # the jobs that used the model
         context = await self._read(lambda: self._models.model(name))
         return self._render.page(request, "model.html", context)
 
@@ -214,13 +235,23 @@ class Pages:
             raise HTTPException(500, exc.message) from exc
 
 
-def _check_same_origin(request: Request) -> None:
+def _check_button(request: Request) -> None:
+    """Refuse a POST that is not a button of this dashboard's own page: htmx's header, this
+    origin, and (signed in) the session's CSRF token."""
     if request.headers.get("hx-request") != "true":
         raise HTTPException(403, "This is a button of the dashboard's page")
-    origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin != own:
-        raise HTTPException(403, f"Refused a request from another origin ({origin})")
+    check_origin(request)
+    check_csrf(request, request.headers.get(CSRF_HEADER))
+
+
+def _may_list_jobs(request: Request) -> None:
+    require(request, "sagemaker:ListTransformJobs")
+    require(request, "sagemaker:ListAutoMLJobs")
+
+
+def _may_read_automl(request: Request, name: str) -> None:
+    require(request, "sagemaker:DescribeAutoMLJobV2", AutoMLJobName=name)
+    require(request, "sagemaker:ListCandidatesForAutoMLJob", AutoMLJobName=name)
 
 
 def _after(raw: str | None) -> int:

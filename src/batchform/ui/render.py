@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from batchform.ui.sessions import permitted, visitor
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTMX_FILE = "vendor/htmx-2.0.11.min.js"
@@ -44,7 +47,12 @@ class Renderer:
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
     def text(self, request: Request, template: str, context: Mapping[str, Any]) -> str:
+        signed_in = visitor(request)
         common = {
+            # Who is signed in (None while auth is off), and whether they may do an action:
+            # a button the key may not use is not shown.
+            "visitor": signed_in,
+            "allowed": partial(permitted, signed_in),
             "base": base_path(request),
             "poll_s": self._poll_s,
             "poll_trigger": f"every {self._poll_s:g}s",

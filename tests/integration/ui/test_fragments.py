@@ -142,8 +142,9 @@ def test_unknown_jobs_are_404_pages_and_assets_are_served(idle: Idle) -> None:
     assert idle.get("/ui/no/such/page").status_code == 404
 
 
-def test_with_access_keys_every_dashboard_url_is_refused(store: JobStore, tmp_path: Path) -> None:
-    """The dashboard cannot sign in yet: with keys it must show nothing, not even a job name."""
+def test_with_access_keys_nothing_shows_before_signing_in(store: JobStore, tmp_path: Path) -> None:
+    """Without a session, pages send the browser to sign in and fragments and buttons get 401:
+    not even a job's name shows. Only the sign-in page and the vendored files are served."""
     settings = Settings(home=tmp_path / "home")
     register_counter_image(settings, tmp_path)
     service = JobService(store, settings=settings)
@@ -151,11 +152,25 @@ def test_with_access_keys_every_dashboard_url_is_refused(store: JobStore, tmp_pa
     key_file = KeyFile(tmp_path / "auth" / "keys.json")
     key_file.add(new_access_key("admin", FULL_ACCESS))
     with serving(build_app(service, guard=Guard(Keyring(key_file.path)))) as url:
-        for path in ("/ui/", "/ui/jobs/rows", "/ui/transform-jobs/x", "/ui/static/app.css"):
+        for path in ("/ui/", "/ui/transform-jobs/x", "/ui/models/counter"):
             answer = httpx.get(url + path, timeout=10)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/ui/login?next=%2F"), path
+        for path in ("/ui/jobs/rows", "/ui/transform-jobs/x/live", "/ui/models"):
+            answer = httpx.get(url + path, headers=HX, timeout=10)
             assert answer.status_code == 401, path
             assert "Sign-in needed" in answer.text and "counter" not in answer.text
         assert httpx.post(url + "/ui/transform-jobs/x/stop", headers=HX).status_code == 401
+        assert httpx.get(url + "/ui/static/app.css", timeout=10).status_code == 200
+        login = httpx.get(url + "/ui/login", timeout=10).text
+        assert '<label for="access-key-id">Access key ID</label>' in login
+        assert '<label for="secret-access-key">Secret access key</label>' in login
+
+
+def test_without_access_keys_there_is_nothing_to_sign_in_to(idle: Idle) -> None:
+    assert idle.get("/ui/login").headers["location"] == "/ui/"
+    page = idle.get("/ui/")
+    assert "Sign out" not in page.text and "X-CSRF-Token" not in page.text
 
 
 def test_models_show_their_containers_resolution_and_the_jobs_that_used_them(idle: Idle) -> None:
