@@ -200,3 +200,25 @@ def test_stop_needs_the_session_s_csrf_token_and_sign_out_ends_the_session(
     copy = guarded.client()  # a copy of the cookie kept elsewhere is dead too
     copy.cookies.set("batchform_session", session)
     assert copy.get("/ui/").status_code == 303
+
+
+def test_over_https_the_cookies_are_secure(guarded: Guarded) -> None:
+    """Behind a TLS proxy (uvicorn trusts X-Forwarded-Proto from 127.0.0.1), the browser may
+    send the cookies only over https."""
+    https = {"X-Forwarded-Proto": "https"}
+    client = guarded.client()
+    form = client.get("/ui/login", headers=https)
+    login_cookie = form.headers["set-cookie"]
+    assert login_cookie.startswith("batchform_login=") and "; Secure" in login_cookie
+    token = hidden(form.text, "csrf_token")
+    key = guarded.admin
+    fields = {"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key}
+    signed = httpx.post(
+        guarded.url + "/ui/login",
+        data={**fields, "csrf_token": token},
+        headers={**https, "Cookie": f"batchform_login={token}"},
+        timeout=10,
+    )
+    assert signed.status_code == 303
+    session = next(c for c in signed.headers.get_list("set-cookie") if "batchform_session" in c)
+    assert "; Secure" in session and "HttpOnly" in session
