@@ -24,7 +24,7 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # Token auth off and no usage stats: the tests never touch ~/.ray or the network.
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 START_DEADLINE_S = 90.0
-STOP_GRACE_S = 5.0
+STOP_GRACE_S = 2.0
 
 
 @dataclass

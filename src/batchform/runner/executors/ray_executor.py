@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from batchform.runner.cancel import Cancel
 from batchform.runner.events import Event, LogLine, ObjectFailed, ObjectStarted, ProgressSink
 from batchform.runner.executor import ExecutorConfig, NodeDirs
 from batchform.runner.executors.host import LOAD_TIMEOUT_S, InstanceHost
+from batchform.runner.executors.ray_connect import connect
 from batchform.runner.executors.sweep import sweep_temps
 from batchform.runner.plan import Plan, PlannedObject
 from batchform.runner.progress import RunProgress
@@ -50,14 +50,9 @@ from batchform.runner.resources import (
 )
 from batchform.runner.result import JobStatus, RunResult, truncate
 
-NAMESPACE = "batchform"
 SLICE_S = 0.5  # the longest wait between looks at the cancel token
 CALL_TIMEOUT_S = 10.0  # a control call (drain) to a live actor
-_CONNECT_LOCK = threading.Lock()
-
-
-class RayUnavailableError(BatchformError):
-    """The Ray cluster could not be reached, or refused us."""
+KILL_WAIT_S = 5.0  # for killed actors to be gone before their outputs are swept
 
 
 class _InstanceActor:
@@ -86,37 +81,6 @@ class _InstanceActor:
 _RayInstance: Any = cast(Any, ray.remote)(concurrency_groups={"control": 1})(_InstanceActor)
 
 
-def connect(config: ExecutorConfig) -> None:
-    """Join (or start) Ray once per process; :class:`RayUnavailableError` with the cause."""
-    with _CONNECT_LOCK:
-        if ray.is_initialized():
-            return
-        options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False}
-        if config.ray_address is None:
-            options["include_dashboard"] = False
-            if config.ray_temp_dir is not None:
-                options["_temp_dir"] = str(config.ray_temp_dir)
-        else:
-            options["address"] = config.ray_address
-        try:
-            ray.init(**options)
-        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-            raise RayUnavailableError(_connect_reason(config.ray_address, exc)) from exc
-
-
-def _connect_reason(address: str | None, exc: Exception) -> str:
-    where = f"the Ray cluster at {address}" if address else "a local Ray"
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    hint = ""
-    if isinstance(exc, ConnectionError):
-        # A rejected token looks like any failed connection (ray.md §8): say both.
-        hint = (
-            "; check the address, and if the cluster uses token auth, give this server its "
-            "token (RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)"
-        )
-    return f"ClientError: cannot connect to {where}: {first}{hint}"
-
-
 class RayExecutor:
     """Runs a plan's instances as Ray actors (``batchform server --executor ray``)."""
 
@@ -129,6 +93,8 @@ class RayExecutor:
         sink = _Fanout(counts, progress)
         if not plan.pending:
             return counts.result(stopped=cancel.cancelled)
+        # A server killed mid-job left its actors' writes unfinished; they died with it.
+        sweep_temps(obj.output for obj in plan.pending)
         try:
             connect(self._config)
             pool = _Pool.start(plan, self._config, self._dirs, sink, cancel)
@@ -138,6 +104,9 @@ class RayExecutor:
         if pool is not None:
             with pool:
                 _Dispatch(pool, plan, self._config, sink, cancel).run()
+            # Last, once every actor of ours is gone: also what actors of a killed server that
+            # ran this job before us left behind, if they only died meanwhile.
+            sweep_temps(obj.output for obj in plan.pending)
         return counts.result(stopped=cancel.cancelled)
 
 
@@ -155,13 +124,20 @@ class _Pool:
     """A job's placement group and its actors, one per instance slot."""
 
     def __init__(
-        self, plan: Plan, group: PlacementGroup, wanted: InstanceResources, dirs: NodeDirs
+        self,
+        plan: Plan,
+        group: PlacementGroup,
+        wanted: InstanceResources,
+        dirs: NodeDirs,
+        *,
+        local: bool,
     ) -> None:
         self._plan = plan
         self._group = group
         self._wanted = wanted
         self._dirs = dirs
         self._generation = 0
+        self._environment = _actor_environment(local)
         self.actors: list[Any] = []
 
     @classmethod
@@ -179,7 +155,7 @@ class _Pool:
         for note in wanted.notes:
             sink.emit(LogLine(0, note))
         group = placement_group([_bundle(wanted)] * count, strategy="SPREAD")
-        pool = cls(plan, group, wanted, dirs)
+        pool = cls(plan, group, wanted, dirs, local=config.ray_address is None)
         try:
             if not _wait_placed(group, config.placement_timeout_s, cancel):
                 if cancel.cancelled:
@@ -212,11 +188,8 @@ class _Pool:
             options["memory"] = wanted.memory_bytes
         if wanted.neuron_cores:
             options["resources"] = {"neuron_cores": wanted.neuron_cores}
-        environment = {
-            k: os.environ[k] for k in (ALLOW_PATHS_ENV, SCRIPT_MODE_ENV) if k in os.environ
-        }
         return _RayInstance.options(**options).remote(
-            self._plan.spec, slot, self._dirs, environment
+            self._plan.spec, slot, self._dirs, self._environment
         )
 
     def wait_ready(self, cancel: Cancel) -> None:
@@ -344,6 +317,21 @@ class _Dispatch:
             self._drain([busy.slot])
         for busy in self._busy.values():
             _kill(self._pool.actors[busy.slot])
+        # ``ray.kill`` returns at once; the sweep must not run while a killed actor still
+        # writes, so wait (bounded) for their calls to fail with the actors' deaths.
+        ray.wait(list(self._busy), num_returns=len(self._busy), timeout=KILL_WAIT_S)
+
+
+def _actor_environment(local: bool) -> dict[str, str]:
+    """What an actor takes of this process's environment: the server's trust boundary, and on
+    a local Ray (the same machine and user, like a local instance process) the AWS settings
+    too. Nodes of a cluster have their own credentials; ours never travel there."""
+    names = {ALLOW_PATHS_ENV, SCRIPT_MODE_ENV}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in names or (local and name.startswith("AWS_"))
+    }
 
 
 def _cluster_view() -> ClusterView:
