@@ -22,7 +22,6 @@ from batchform.auth.keys import ACCESS_KEYS_ENV, keys_from_environment
 from batchform.cli.common import reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
-from batchform.jobs.execution import use_executor
 from batchform.jobs.scheduler import Scheduler
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
@@ -121,13 +120,12 @@ def server(
     # a crash takes its jobs back at once instead of waiting for their leases to expire.
     owner = f"{socket.gethostname()}:{settings.home}"
     taken_back = store.release_owned(owner)
-    scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs)
+    # Ray connects on the first job: a failure fails that job only.
+    scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs, executor=runs)
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
     app = build_app(service, ready=lambda: True, guard=Guard(keyring))
     if executor == ExecutorKind.LOCAL:
         warm_up()
-    else:
-        use_executor(runs)  # Ray connects on the first job; a failure fails that job only
     load_service_models()  # before the first request, not by every thread of it
     scheduler.start()
     click.echo(

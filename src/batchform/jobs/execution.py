@@ -38,19 +38,6 @@ from batchform.runner.run import plan_run, run_plan
 logger = logging.getLogger(__name__)
 
 
-class _Chosen:
-    """The executor that runs this process's transform jobs, chosen once at start from the
-    server's configuration (``batchform server --executor``); None: local instance processes.
-    Held here rather than passed by the scheduler, which knows nothing of executors."""
-
-    executor: Executor | None = None
-
-
-def use_executor(executor: Executor | None) -> None:
-    """Run this process's transform jobs with ``executor`` (None: local processes)."""
-    _Chosen.executor = executor
-
-
 class JobControl:
     """How the scheduler steers one running job: cancel it, or tell it its lease was lost."""
 
@@ -68,8 +55,17 @@ class JobControl:
         return self._lease_lost.is_set()
 
 
-def run_job(store: JobStore, settings: Settings, claimed: ClaimedJob, control: JobControl) -> None:
+def run_job(
+    store: JobStore,
+    settings: Settings,
+    claimed: ClaimedJob,
+    control: JobControl,
+    *,
+    executor: Executor | None = None,
+) -> None:
     """Run a job this server has claimed until it ends or is cancelled; never raises.
+
+    A transform job's instances run on ``executor`` (None: local instance processes).
 
     A job claimed in ``Stopping`` (its server died while stopping it) becomes ``Stopped`` at
     once. Cancelled by the scheduler's shutdown or a lost lease, the job stays ``InProgress``
@@ -82,7 +78,7 @@ def run_job(store: JobStore, settings: Settings, claimed: ClaimedJob, control: J
         elif record.status is JobStatus.STOPPING:
             _transition(store, lease, JobStatus.STOPPING, JobStatus.STOPPED)
         else:
-            _execute(store, settings, record, lease, control)
+            _execute(store, settings, record, lease, control, executor=executor)
     except LeaseLostError as exc:
         logger.warning("%s; this server stops working on it", exc.message)
         control.lose_lease()
@@ -110,7 +106,13 @@ def internal_failure_reason(exc: BaseException) -> str:
 
 
 def _execute(
-    store: JobStore, settings: Settings, record: JobRecord, lease: Lease, control: JobControl
+    store: JobStore,
+    settings: Settings,
+    record: JobRecord,
+    lease: Lease,
+    control: JobControl,
+    *,
+    executor: Executor | None,
 ) -> None:
     try:
         plan = _plan(settings, record, store.published(lease.name))
@@ -122,7 +124,7 @@ def _execute(
     sink = StoreSink(store, lease, plan, on_lease_lost=control.lose_lease)
     with JobWatcher(store, lease.name, control.cancel, [sink.flush]):
         result = run_plan(
-            plan, settings=settings, progress=sink, cancel=control.cancel, executor=_Chosen.executor
+            plan, settings=settings, progress=sink, cancel=control.cancel, executor=executor
         )
     sink.flush()
     _conclude(store, lease, result, control)

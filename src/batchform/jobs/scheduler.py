@@ -25,6 +25,7 @@ from batchform.errors import ValidationError
 from batchform.jobs.execution import JobControl, run_job
 from batchform.jobs.records import ClaimedJob, Lease
 from batchform.jobs.store import JobStore
+from batchform.runner.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Scheduler:
         max_jobs: int,
         lease_s: float = DEFAULT_LEASE_S,
         poll_s: float = DEFAULT_POLL_S,
+        executor: Executor | None = None,
     ) -> None:
         if max_jobs < 1:
             raise ValidationError(f"max_jobs must be at least 1, got {max_jobs}")
@@ -71,6 +73,7 @@ class Scheduler:
         self._max_jobs = max_jobs
         self._lease_s = lease_s
         self._poll_s = poll_s
+        self._executor = executor  # runs transform jobs' instances; None: local processes
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -154,7 +157,7 @@ class Scheduler:
 
     def _run(self, job: ClaimedJob, control: JobControl) -> None:
         try:
-            run_job(self._store, self._settings, job, control)
+            run_job(self._store, self._settings, job, control, executor=self._executor)
         finally:
             with self._lock:
                 self._running.pop(job.lease.name, None)

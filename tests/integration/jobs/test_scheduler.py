@@ -12,7 +12,7 @@ import pytest
 
 from batchform.config import Settings
 from batchform.jobs.records import JobStatus
-from batchform.jobs.scheduler import Scheduler
+from batchform.jobs.scheduler import DEFAULT_LEASE_S, DEFAULT_POLL_S, Scheduler
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
 from tests.integration.jobs.test_execution import (
@@ -50,11 +50,18 @@ def counter(tmp_path: Path, settings: Settings) -> Path:
 
 @contextmanager
 def scheduling(
-    store: JobStore, settings: Settings, owner: str = "server-a", **options: float
+    store: JobStore,
+    settings: Settings,
+    owner: str = "server-a",
+    *,
+    max_jobs: int = 1,
+    lease_s: float = DEFAULT_LEASE_S,
+    poll_s: float = DEFAULT_POLL_S,
 ) -> Iterator[tuple[Scheduler, JobService]]:
     """A started scheduler and a service that wakes it on CreateTransformJob."""
-    max_jobs = int(options.pop("max_jobs", 1))
-    scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs, **options)
+    scheduler = Scheduler(
+        store, settings, owner=owner, max_jobs=max_jobs, lease_s=lease_s, poll_s=poll_s
+    )
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
     scheduler.start()
     try:
