@@ -48,7 +48,7 @@ def test_transient_s3_faults_are_retried_and_the_output_is_a_clean_runs(
     assert bucket.pending_uploads() == []
     for kind, fault in sorted(injected):
         reliability.record(
-            f"S3 {fault}" + FAULT_DETAILS.get(fault, ""),
+            f"S3 {fault}" + FAULT_DETAILS.get(fault or "", ""),
             kind,
             "retried by botocore; job Completed",
             "retried; job Completed, every .out byte-equal to a clean run",
