@@ -55,11 +55,12 @@ holding every earlier record again).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -354,7 +355,11 @@ def booster_objective(booster: xgb.Booster) -> tuple[str, int]:
 
 def selected_columns(predictions: npt.NDArray[Any], selection: Selection) -> dict[str, list[Any]]:
     """One list per valid selected key, one Python value per record, as the container's
-    ``get_selected_predictions`` computes them from ``Booster.predict`` output."""
+    ``get_selected_predictions`` computes them from ``Booster.predict`` output.
+
+    Only the selected keys are built: a list of ``[1 - p, p]`` pairs per request costs as
+    much as the rest of the answer, and Autopilot's pipelines select ``predicted_label`` only.
+    """
     objective = selection.objective
     one_per_record = objective != "multi:softprob"
     if predictions.ndim != (1 if one_per_record else 2):
@@ -364,38 +369,58 @@ def selected_columns(predictions: npt.NDArray[Any], selection: Selection) -> dic
             f"Selectable inference output needs {wanted} per record for objective "
             f"{objective!r}, but the model predicted shape {predictions.shape}.",
         )
-    rows = len(predictions)
-    if one_per_record:
-        scores = predictions.tolist()
-        pairs = [[1.0 - score, score] for score in scores]
-        label: list[Any]
+    builders = _one_score_columns if one_per_record else _class_row_columns
+    columns = builders(predictions, objective)
+    columns[LABELS] = lambda: [_labels(selection)] * len(predictions)
+    built: dict[str, list[Any]] = {}
+    for key in selection.valid:
+        if key not in built:
+            built[key] = columns[key]()
+    return built
+
+
+_Columns = dict[str, Callable[[], list[Any]]]
+
+
+def _one_score_columns(predictions: npt.NDArray[Any], objective: str) -> _Columns:
+    """The columns of a one-score objective, each built when called."""
+    scores = functools.cache(predictions.tolist)
+    pairs = functools.cache(lambda: [[1.0 - score, score] for score in scores()])
+
+    def label() -> list[Any]:
         if objective == "binary:logistic":
-            label = (predictions > 0.5).astype(np.int64).tolist()
-        elif objective == "binary:logitraw":
-            label = (predictions > 0).astype(np.int64).tolist()
-        else:  # binary:hinge, multi:softmax: the prediction is the label; regression unused
-            label = scores
-        columns: dict[str, list[Any]] = {
-            PREDICTED_LABEL: label,
-            PROBABILITY: scores,
-            PROBABILITIES: pairs,
-            RAW_SCORE: scores,
-            RAW_SCORES: pairs,
-            PREDICTED_SCORE: scores,
-        }
-    else:
-        best = predictions.max(axis=1).tolist()
-        every = predictions.tolist()
-        columns = {
-            PREDICTED_LABEL: predictions.argmax(axis=1).tolist(),
-            PROBABILITY: best,
-            PROBABILITIES: every,
-            RAW_SCORE: best,
-            RAW_SCORES: every,
-        }
-    labels = [0, 1] if objective.startswith("binary:") else list(range(selection.num_class))
-    columns[LABELS] = [labels] * rows
-    return {key: columns[key] for key in selection.valid}
+            return cast("list[Any]", (predictions > 0.5).astype(np.int64).tolist())
+        if objective == "binary:logitraw":
+            return cast("list[Any]", (predictions > 0).astype(np.int64).tolist())
+        return cast("list[Any]", scores())  # binary:hinge, multi:softmax: the label itself
+
+    return {
+        PREDICTED_LABEL: label,
+        PROBABILITY: scores,
+        PROBABILITIES: pairs,
+        RAW_SCORE: scores,
+        RAW_SCORES: pairs,
+        PREDICTED_SCORE: scores,
+    }
+
+
+def _class_row_columns(predictions: npt.NDArray[Any], objective: str) -> _Columns:
+    """The columns of ``multi:softprob`` (a row of class probabilities), each built when called."""
+    best = functools.cache(lambda: predictions.max(axis=1).tolist())
+    every = functools.cache(predictions.tolist)
+    return {
+        PREDICTED_LABEL: lambda: cast("list[Any]", predictions.argmax(axis=1).tolist()),
+        PROBABILITY: best,
+        PROBABILITIES: every,
+        RAW_SCORE: best,
+        RAW_SCORES: every,
+    }
+
+
+def _labels(selection: Selection) -> list[int]:
+    if selection.objective.startswith("binary:"):
+        return [0, 1]
+    return list(range(selection.num_class))
 
 
 def encode_selected(predictions: npt.NDArray[Any], selection: Selection, accept: str) -> bytes:
