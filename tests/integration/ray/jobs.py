@@ -10,7 +10,8 @@ from batchform.models.base import ContainerSpec, ModelSpec
 from batchform.runner.spec import BatchStrategy, RunSpec, SplitType
 
 # Lines containing these make the model's process exit with status 17, as a crash would:
-# CRASH-ONCE the first time only (a marker file remembers), POISON every time.
+# CRASH-ONCE the first time only (a marker file remembers), POISON every time. A batch with SLOW
+# takes 0.4 s, one with HANG 20 s.
 SCRIPT = """
     import os
     import time
@@ -33,6 +34,8 @@ SCRIPT = """
             os._exit(17)
         if b"SLOW" in data:
             time.sleep(0.4)
+        if b"HANG" in data:
+            time.sleep(20)
         lines = data.splitlines()
         return b"".join(b"%d,%s\\n" % (len(line), line[::-1]) for line in lines)
 """
@@ -56,6 +59,13 @@ def write_inputs(root: Path, files: dict[str, bytes]) -> None:
 
 def rows(prefix: str, count: int) -> bytes:
     return b"".join(b"%s-%06d,%d\n" % (prefix.encode(), i, i * 7) for i in range(count))
+
+
+def wide_rows(count: int, at: int = -1, line: bytes = b"") -> bytes:
+    """``count`` lines of 1,000 bytes (``line`` instead at index ``at``): 1 MiB is ~1,000."""
+    return b"".join(
+        line + b"\n" if i == at else b"%06d,%s\n" % (i, b"w" * 993) for i in range(count)
+    )
 
 
 def spec(root: Path, out: str, **overrides: Any) -> RunSpec:

@@ -7,8 +7,11 @@ One module on purpose: see ``conftest.py``.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +26,15 @@ from batchform.storage.inputs import list_inputs
 from tests.e2e.conftest import Server
 from tests.e2e.jobs import wait_status
 from tests.integration.ray.cluster import Cluster, descendants, stop_tree
-from tests.integration.ray.jobs import model, outputs, rows, spec, transformed, write_inputs
+from tests.integration.ray.jobs import (
+    model,
+    outputs,
+    rows,
+    spec,
+    transformed,
+    wide_rows,
+    write_inputs,
+)
 from tests.integration.ray.processes import create_job, objects_done, transform, wait_objects_done
 
 pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.timeout(120)]
@@ -59,9 +70,11 @@ def run(
     config: ExecutorConfig,
     *,
     stop_after_first_batch: bool = False,
+    cancel: CancelToken | None = None,
 ) -> tuple[RunResult, Recorder]:
+    """Stop the run on its first progress (``stop_after_first_batch``) or by ``cancel``."""
     plan = make_plan(run_spec, list_inputs(run_spec.input_uri, run_spec.data_type))
-    cancel = CancelToken()
+    cancel = cancel or CancelToken()
     recorder = Recorder(plan, cancel if stop_after_first_batch else None)
     dirs = NodeDirs(root / "cache", root / "logs", root / "images.toml")
     result = build_executor(config, dirs).run(plan, cancel=cancel, progress=recorder)
@@ -193,6 +206,53 @@ def test_a_model_that_cannot_load_fails_the_job_at_once(tmp_path: Path) -> None:
     assert result.status is JobStatus.FAILED
     assert result.failure_reason is not None
     assert result.failure_reason.startswith("ClientError: model failed to load on instance 1")
+
+
+# S3 outputs: a killed attempt's multipart upload is aborted (moto's S3 server).
+
+
+def uploads(s3: Any) -> list[str]:
+    return [u["Key"] for u in s3.list_multipart_uploads(Bucket="bucket").get("Uploads", [])]
+
+
+def cancel_once_uploading(s3: Any, cancel: CancelToken, deadline_s: float = 30) -> None:
+    end = time.monotonic() + deadline_s
+    while not uploads(s3) and time.monotonic() < end:
+        time.sleep(0.05)
+    cancel.cancel()
+
+
+def s3_spec(root: Path, s3: Any, data: bytes) -> RunSpec:
+    s3.put_object(Bucket="bucket", Key="in/wide.csv", Body=data)
+    return spec(root, "unused", input_uri="s3://bucket/in/", output_uri="s3://bucket/out")
+
+
+def test_an_instance_that_dies_mid_upload_leaves_no_upload_behind(tmp_path: Path, s3: Any) -> None:
+    # The crash comes after 12 MB of output: past S3's first 8 MiB part, so mid-upload.
+    data = wide_rows(13_000, at=12_000, line=b"CRASH-ONCE")
+    result, recorder = run(s3_spec(tmp_path, s3, data), tmp_path, RAY)
+
+    assert result.status is JobStatus.COMPLETED, result.failure_reason
+    assert recorder.counts.objects[0].attempts == 2
+    assert s3.get_object(Bucket="bucket", Key="out/wide.csv.out")["Body"].read() == (
+        transformed(data)
+    )
+    assert uploads(s3) == []
+
+
+def test_stop_mid_upload_leaves_no_upload_behind(tmp_path: Path, s3: Any) -> None:
+    # Stopped once the first 8 MiB part is up: between batches, or, if the HANG batch has
+    # begun, killed after the grace period; either way mid-upload.
+    data = wide_rows(13_000, at=11_500, line=b"HANG")
+    cancel = CancelToken()
+    watcher = threading.Thread(target=cancel_once_uploading, args=(s3, cancel), daemon=True)
+    watcher.start()
+    result, _ = run(s3_spec(tmp_path, s3, data), tmp_path, RAY, cancel=cancel)
+    watcher.join(timeout=5)
+
+    assert result.status is JobStatus.STOPPED
+    assert "Contents" not in s3.list_objects_v2(Bucket="bucket", Prefix="out/")
+    assert uploads(s3) == []
 
 
 # The CLI and the server, as subprocesses that join the session's cluster by its address.
