@@ -56,6 +56,7 @@ import io
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -113,6 +114,7 @@ class AutoMLRuntime:
         self._sparse = False
         self._input_keys: list[str] | None = None
         self._output_keys: list[str] = [PREDICTED_LABEL]
+        self._label_line_cache: list[bytes] | None = None
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Load ``model.joblib`` and read the container's environment."""
@@ -193,6 +195,10 @@ class AutoMLRuntime:
         _check_csv(content_type)
         if not body:
             raise codecs.invocation_error(400, "The request body is empty.")
+        if self._mode == INVERSE_LABEL_TRANSFORM:
+            fast = self._code_lines_answer(body, accept)
+            if fast is not None:
+                return fast
         try:
             rows = parse_csv_rows(body)
         except ValueError as exc:
@@ -250,6 +256,38 @@ class AutoMLRuntime:
                 columns.append([math.nan] * len(rows))
         return Answer(encode_keyed(self._output_keys, columns, chosen), chosen)
 
+    def _code_lines_answer(self, body: bytes, accept: str | None) -> Answer | None:
+        """The inverse label transform of one label code per line (``0\\n1\\n``, what the
+        XGBoost container answers for ``predicted_label``) into one label per line, the same
+        bytes as the general path; None for any other request, which that path then answers.
+
+        Parsing and writing each record through the csv module costs more than the whole
+        prediction of the request; this path looks each code's line up instead.
+        """
+        if self._input_keys is not None and (
+            self._input_keys != [PREDICTED_LABEL] or self._output_keys != [PREDICTED_LABEL]
+        ):
+            return None
+        if _CODE_LINES.fullmatch(body) is None:
+            return None
+        # Only now: the general path chooses (or refuses with 406) after a body that parses.
+        supported = (codecs.CSV,) if self._input_keys is None else KEYED_ACCEPTS
+        if _choose(accept, supported, self._default_accept, _DURING_INVERSE) != codecs.CSV:
+            return None
+        codes = list(map(int, body.split(b"\n")[:-1]))
+        lines = self._label_lines()
+        if max(codes) >= len(lines):
+            return None  # the general path names the code out of range
+        return Answer(b"".join([lines[code] for code in codes]), codecs.CSV)
+
+    def _label_lines(self) -> list[bytes]:
+        """Each class's CSV line, as :func:`encode_csv` writes a one-label record (built on
+        first use; threads racing to build it build the same list)."""
+        if self._label_line_cache is None:
+            classes = self._loaded_preprocessor().classes or []
+            self._label_line_cache = [encode_csv([[label]]) for label in classes]
+        return self._label_line_cache
+
     def _predict(self, rows: npt.NDArray[Any], accept: str | None) -> Answer:
         ensemble = self._loaded_ensemble()
         features = self._features(rows)
@@ -295,6 +333,8 @@ class AutoMLRuntime:
 
 
 _DURING_INVERSE = " during inverse label transformation"
+# Lines of label codes only; at most 9 digits, so no code overflows or needs float().
+_CODE_LINES = re.compile(rb"(?:[0-9]{1,9}\n)+")
 
 
 def selected_keys(value: str) -> list[str]:
