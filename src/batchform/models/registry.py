@@ -16,8 +16,10 @@ Adding a runtime is a factory function and one row of :data:`IMAGES`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,19 +247,26 @@ async def _open_container(
     model_dir = await asyncio.to_thread(
         fetch_model_data, container.model_data_url, setting.cache_dir
     )
+    alone = not setting.in_pipeline
     runtime = await asyncio.to_thread(
-        _load_runtime, runtime_name, container, model_dir, setting.environment
+        _load_runtime, runtime_name, container, model_dir, setting.environment, alone
     )
     return InProcessModel(runtime, name=setting.name, on_log=setting.on_log)
 
 
 def _load_runtime(
-    runtime_name: str, container: ContainerSpec, model_dir: Path, env: Mapping[str, str]
+    runtime_name: str,
+    container: ContainerSpec,
+    model_dir: Path,
+    env: Mapping[str, str],
+    alone: bool,
 ) -> Runtime:
     entry = _BY_RUNTIME[runtime_name]
     where = f"ModelDataUrl {container.model_data_url}" if container.model_data_url else "no model"
+    lean = runtime_name == "xgboost" and alone and _saved_booster(model_dir)
     try:
-        runtime = entry.factory()
+        with _without_sklearn() if lean else contextlib.nullcontext():
+            runtime = entry.factory()
     except ImportError as exc:
         raise ModelLoadError(
             f"The {runtime_name} runtime for image {container.image} is not installed "
@@ -272,3 +281,42 @@ def _load_runtime(
             f"Could not load {where} ({runtime_name}): {type(exc).__name__}: {exc}"
         ) from exc
     return runtime
+
+
+# ``import xgboost`` imports scikit-learn (and with it scipy.stats and pandas: ~110 MB resident)
+# only to give its estimator wrappers sklearn base classes. A lone xgboost container whose model
+# is a saved Booster never touches those wrappers, so xgboost is imported with scikit-learn
+# hidden, xgboost's own no-scikit-learn mode (the wrappers get plain bases). Pickled estimators
+# and pipelines (a later container may unpickle an XGBClassifier that needs the real bases)
+# import it as usual. In a process that already imported either library this changes nothing.
+
+
+def _saved_booster(model_dir: Path) -> bool:
+    """Whether the runtime's model file is JSON or UBJSON (``Booster.save_model``; both start
+    with ``{``), found as :func:`~batchform.models.runtimes.xgboost_rt.find_model_file` does.
+    Legacy binary boosters, pickles and unreadable directories answer False (the runtime's
+    load then reports what is wrong)."""
+    try:
+        path = model_dir / "xgboost-model"
+        if not path.is_file():
+            files = [p for p in model_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+            if len(files) != 1:
+                return False
+            path = files[0]
+        with path.open("rb") as handle:
+            return handle.read(1) == b"{"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _without_sklearn() -> Iterator[None]:
+    """Imports in the block see scikit-learn as not installed (unless it is already imported)."""
+    if "sklearn" in sys.modules or "xgboost" in sys.modules:
+        yield
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # None: "import sklearn" fails
+    try:
+        yield
+    finally:
+        del sys.modules["sklearn"]
