@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import functools
 import struct
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from batchform.errors import RecordError
 from batchform.runner.spec import SplitType
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    U32Array = npt.NDArray[np.uint32]
 
 RECORDIO_MAGIC = 0xCED7230A
 RECORDIO_HEADER_BYTES = 8
@@ -48,8 +52,6 @@ _NUMPY_MIN_BYTES = 1024
 # Large inputs are checksummed in segments so the transposed copy stays small.
 _SEGMENT_BYTES = 4 * 1024 * 1024
 
-U32Array = npt.NDArray[np.uint32]
-
 
 def _byte_table() -> list[int]:
     table = []
@@ -71,11 +73,20 @@ def _slice_tables(base: list[int]) -> tuple[list[int], list[int], list[int], lis
 
 
 _T0, _T1, _T2, _T3 = _slice_tables(_byte_table())
-# Two 65536-entry tables fold one little-endian uint32 word into the register in two lookups:
-# the low half of the word meets T3/T2, the high half T1/T0.
-_HALF = np.arange(65536, dtype=np.uint32)
-_TLO: U32Array = np.array(_T3, np.uint32)[_HALF & 0xFF] ^ np.array(_T2, np.uint32)[_HALF >> 8]
-_THI: U32Array = np.array(_T1, np.uint32)[_HALF & 0xFF] ^ np.array(_T0, np.uint32)[_HALF >> 8]
+
+
+# numpy is imported where the CRC needs it, not at the top: every process of a run imports this
+# module (the CLI parent and the forkserver too), and numpy costs each ~16 MB resident.
+@functools.cache
+def _fold_tables() -> tuple[U32Array, U32Array]:
+    """Two 65536-entry tables that fold one little-endian uint32 word into the register in two
+    lookups: the low half of the word meets T3/T2, the high half T1/T0."""
+    import numpy as np
+
+    half = np.arange(65536, dtype=np.uint32)
+    low = np.array(_T3, np.uint32)[half & 0xFF] ^ np.array(_T2, np.uint32)[half >> 8]
+    high = np.array(_T1, np.uint32)[half & 0xFF] ^ np.array(_T0, np.uint32)[half >> 8]
+    return low, high
 
 
 def crc32c(data: bytes | memoryview, crc: int = 0) -> int:
@@ -99,6 +110,8 @@ def masked_crc32c(data: bytes | memoryview) -> int:
 
 def _update_words(register: int, data: memoryview) -> int:
     """Table-driven update, four bytes per step (slicing-by-4), then the odd tail bytes."""
+    import numpy as np
+
     t0, t1, t2, t3 = _T0, _T1, _T2, _T3
     whole = len(data) // 4 * 4
     for word in np.frombuffer(data, dtype="<u4", count=whole // 4).tolist():
@@ -121,6 +134,8 @@ def _update_lanes(register: int, data: memoryview) -> int:
     lane is computed from a zero register in parallel, and the lane results are chained with
     a precomputed ``shift`` over one lane length.
     """
+    import numpy as np
+
     lane_bytes = _lane_bytes(len(data))
     lanes = len(data) // lane_bytes
     words = np.frombuffer(data, dtype="<u4", count=lanes * lane_bytes // 4)
@@ -146,13 +161,18 @@ def _lane_bytes(size: int) -> int:
 
 
 def _fold_word(registers: U32Array) -> U32Array:
+    import numpy as np
+
+    low, high = _fold_tables()
     halves = registers.view(np.uint16)  # little-endian: [low, high, low, high, ...]
-    return _TLO[halves[0::2]] ^ _THI[halves[1::2]]
+    return low[halves[0::2]] ^ high[halves[1::2]]
 
 
 @functools.lru_cache(maxsize=32)
 def _shift_tables(length: int) -> tuple[list[int], list[int], list[int], list[int]]:
     """Tables for ``shift(r) = update(r, length zero bytes)``, one per byte of ``r``."""
+    import numpy as np
+
     byte = np.arange(256, dtype=np.uint32)
     registers = np.concatenate([byte << (8 * k) for k in range(4)])
     for _ in range(length // 4):
