@@ -63,10 +63,9 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse  # type: ignore[import-untyped]
 
 from batchform.errors import ModelLoadError
-from batchform.models import codecs, recordio_protobuf
+from batchform.models import codecs, recordio_protobuf, recordio_protobuf_sparse
 from batchform.models.automl_artifacts import (
     PROBLEM_TYPES,
     TabularEnsemble,
@@ -384,15 +383,8 @@ def _choose(accept: str | None, supported: tuple[str, ...], default: str, during
 def _sparse_answer(features: Any, content_type: str) -> Answer:
     """Sparse RecordIO-protobuf records of ``features`` (float32, stored zeros dropped), deferred:
     an in-process XGBoost container reads the matrix itself (see ``Answer.deferred``)."""
-    csr = scipy.sparse.csr_matrix(features, dtype=np.float32)  # a copy: the zeros can go
-    csr.eliminate_zeros()
-    decoded = recordio_protobuf.SparseFeatures(
-        codecs.SparseRows(
-            csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.data.copy()
-        ),
-        int(csr.shape[1]),
-    )
-    return Answer.deferred(decoded, lambda: recordio_protobuf.encode_sparse(csr), content_type)
+    decoded = recordio_protobuf_sparse.sparse_features(features)
+    return Answer.deferred(decoded, lambda: recordio_protobuf_sparse.encode(decoded), content_type)
 
 
 def _classification_outputs(probabilities: Any, classes: list[str]) -> dict[str, list[Any]]:
