@@ -23,7 +23,9 @@ from batchform.runner.spec import MIB, AssembleWith, BatchStrategy, RunSpec
 from batchform.runner.split import decompressed
 from batchform.storage.factory import store_for
 
-WRITE_CHUNK_BYTES = 8 * MIB
+# Output is handed to the writer in chunks of this size; each flush briefly holds the chunk
+# twice (the buffer and its bytes copy), and writers buffer on their own (S3: 8 MiB parts).
+WRITE_CHUNK_BYTES = MIB
 PULL_MAX_BATCHES = 256  # batches fetched per hop to the reader thread (amortises the hop)
 PULL_MAX_BYTES = MIB  # ...but big batches one at a time: they wait for a free slot in memory
 PROGRESS_EVERY_S = 0.25
@@ -44,6 +46,8 @@ class _Answer:
 
 # Called with (records, input_bytes) more done as answers are consumed, throttled.
 ProgressCallback = Callable[[int, int], None]
+# Invocations in submission order, then None at the end or the error that ended splitting.
+_Pending = asyncio.Queue[asyncio.Task[_Answer] | BaseException | None]
 
 
 class ObjectTransformer:
@@ -121,9 +125,7 @@ class ObjectTransformer:
         The queue holds tasks in submission order, so awaiting them in turn re-sequences
         the answers; its bound plus the shared semaphore keeps memory constant.
         """
-        pending: asyncio.Queue[asyncio.Task[_Answer] | BaseException | None] = asyncio.Queue(
-            maxsize=self._params.max_concurrent
-        )
+        pending: _Pending = asyncio.Queue(maxsize=self._params.max_concurrent)
         producer = asyncio.create_task(self._submit_all(batches, pending))
         try:
             while (item := await pending.get()) is not None:
@@ -137,34 +139,49 @@ class ObjectTransformer:
                 if isinstance(leftover, asyncio.Task):
                     leftover.cancel()
 
-    async def _submit_all(
-        self,
-        batches: Iterator[Batch],
-        pending: asyncio.Queue[asyncio.Task[_Answer] | BaseException | None],
-    ) -> None:
+    async def _submit_all(self, batches: Iterator[Batch], pending: _Pending) -> None:
         try:
-            while chunk := await asyncio.to_thread(_take, batches):
-                for batch in chunk:
-                    task = await self._start(batch)
-                    try:
-                        await pending.put(task)
-                    except asyncio.CancelledError:  # the consumer is gone: nobody awaits it
-                        task.cancel()
-                        raise
+            while await self._submit_next(batches, pending):
+                pass
         except Exception as exc:  # a splitting error ends the object after earlier answers
             await pending.put(exc)
             return
         await pending.put(None)
 
-    async def _start(self, batch: Batch) -> asyncio.Task[_Answer]:
-        """Take a concurrency slot and start ``batch``'s invocation in a task.
+    async def _submit_next(self, batches: Iterator[Batch], pending: _Pending) -> bool:
+        """Start the next few batches' invocations; False once there are none left.
+
+        The first slot is taken before those batches are read: a payload read early would
+        only wait for a slot, one more MaxPayloadInMB held in memory. The batches are only
+        referenced from this frame and their tasks, so each goes as soon as its task is done.
+        """
+        slot: _Slot | None = await self._acquire()
+        try:
+            chunk = await asyncio.to_thread(_take, batches)
+            for batch in chunk:
+                task = self._start(batch, slot or await self._acquire())
+                slot = None  # the task owns it now
+                try:
+                    await pending.put(task)
+                except asyncio.CancelledError:  # the consumer is gone: nobody awaits it
+                    task.cancel()
+                    raise
+            return bool(chunk)
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _acquire(self) -> _Slot:
+        await self._slots.acquire()
+        return _Slot(self._slots)
+
+    def _start(self, batch: Batch, slot: _Slot) -> asyncio.Task[_Answer]:
+        """Start ``batch``'s invocation in a task that owns ``slot``.
 
         The slot is given back when the task is done, whatever the outcome: also when it is
         cancelled before it ever ran (its own ``finally`` would then never run, and the
         instance's next object would wait forever for the slot).
         """
-        await self._slots.acquire()
-        slot = _Slot(self._slots)
         task = asyncio.create_task(self._answer(batch, slot))
         task.add_done_callback(lambda _: slot.release())
         return task
