@@ -15,7 +15,7 @@ from batchform.auth.keyring import Keyring
 from batchform.auth.keys import AccessKey, KeyFile, new_access_key
 from batchform.auth.permissions import FULL_ACCESS
 from tests.integration.api.serving import serving
-from tests.integration.ui.conftest import POLL_S, Dashboard, Watch
+from tests.integration.ui.conftest import POLL_S, Dashboard, Watch, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +46,7 @@ def test_signing_in_with_a_full_key_shows_the_jobs_list(
 
     page.goto(f"{url}/ui/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, "sign-in")
     page.get_by_label("Access key ID").fill(admin.access_key_id)
     page.get_by_label("Secret access key").fill(admin.secret_access_key)
     page.get_by_role("button", name="Sign in").click()
