@@ -22,15 +22,17 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchform.errors import BatchformError, ModelLoadError, ValidationError
 from batchform.models.artifacts import fetch_model_data
 from batchform.models.base import ContainerSpec, Model, ModelSpec
 from batchform.models.images import ImageCatalog, unknown_image_hint
-from batchform.models.inprocess import InProcessModel
 from batchform.models.pipeline import PipelineModel
 from batchform.models.runtimes import Runtime, RuntimeFactory
-from batchform.models.user_images import ContainerSetting, LogCallback, open_user_image
+
+if TYPE_CHECKING:
+    from batchform.models.user_images import ContainerSetting, LogCallback
 
 DEFAULT_INVOCATION_TIMEOUT_S = 600.0
 _ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
@@ -171,6 +173,10 @@ async def open_model(
     ``on_log(container name, line)``. Raises ``ValidationError`` for an
     unknown image and ``ModelLoadError`` when loading or starting fails.
     """
+    # Imported here: they bring in httpx (~19 MB resident), which every process that imports
+    # this module for its checks (the CLI, a forkserver) would otherwise hold for nothing.
+    from batchform.models.user_images import ContainerSetting
+
     if not spec.containers:
         raise ValidationError(f"Model {spec.name} has no containers.")
     in_pipeline = len(spec.containers) > 1
@@ -239,6 +245,9 @@ def script_mode_request(
 async def _open_container(
     container: ContainerSpec, setting: ContainerSetting, catalog: ImageCatalog | None
 ) -> Model:
+    from batchform.models.inprocess import InProcessModel
+    from batchform.models.user_images import open_user_image
+
     user_image = catalog.get(container.image) if catalog is not None else None
     if user_image is not None:
         return await open_user_image(user_image, container, setting)
