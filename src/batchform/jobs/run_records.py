@@ -3,7 +3,9 @@
 A run registers every input object when it starts (:meth:`RunRecords.start_run`), then writes
 each object's state as it changes (:meth:`RunRecords.update_objects`) as absolute values, never
 increments: a write repeated, or a run redone after a crash, cannot count anything twice. A
-job's progress is the sum over its objects. Every write of a run is fenced by its lease.
+job's progress is the sum over its objects, and its throughput over time a series of samples of
+that sum (``jobs/samples.py``) taken with those writes. Every write of a run is fenced by its
+lease.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchform.errors import ValidationError
-from batchform.jobs import schema
+from batchform.jobs import samples, schema
 from batchform.jobs.database import Database, hold, no_job, retried
 from batchform.jobs.names import JobKind, job_key, name_key
 from batchform.jobs.records import Lease, LogEntry, ObjectRecord, ObjectState, Progress
@@ -72,7 +74,8 @@ class RunRecords(Database):
         Objects already published keep their row; every other object is pending again, with
         its counts cleared (it is redone from its start) and its attempts kept. Rows of
         objects that are no longer in the input are dropped. ``planned`` is None for a run
-        that could not plan (its objects are then left as they are).
+        that could not plan (its objects are then left as they are). A planned run takes a
+        throughput sample: where its rates start from.
         """
         key = lease.key
         mine = objects.c.job_key == key
@@ -97,11 +100,22 @@ class RunRecords(Database):
                     failure_reason=None,
                 )
             )
+            samples.take(conn, key, now)
 
     @retried
-    def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
-        """Write the objects' states, all or none; ``LeaseLostError`` once the lease is gone."""
-        if not updates:
+    def update_objects(
+        self,
+        lease: Lease,
+        updates: Sequence[ObjectUpdate],
+        *,
+        sample_at: datetime | None = None,
+    ) -> None:
+        """Write the objects' states, all or none; ``LeaseLostError`` once the lease is gone.
+
+        With ``sample_at``, a throughput sample of the job's totals after these writes is
+        appended in the same transaction (even when ``updates`` is empty: a stall is news).
+        """
+        if not updates and sample_at is None:
             return
         key = lease.key
         statement = (
@@ -118,7 +132,18 @@ class RunRecords(Database):
         )
         with self._write() as conn:
             hold(conn, lease)
-            conn.execute(statement, [_update_parameters(update) for update in updates])
+            if updates:
+                conn.execute(statement, [_update_parameters(update) for update in updates])
+            if sample_at is not None:
+                # Run twice by @retried, this adds a copy of the sample: the chart skips
+                # samples no later than the one before, so no rate changes.
+                samples.take(conn, key, sample_at)
+
+    @retried
+    def throughput_samples(self, name: str) -> list[samples.ThroughputSample]:
+        """The transform job's throughput samples, oldest first (none before its first run)."""
+        with self._read() as conn:
+            return samples.read(conn, name_key(name))
 
     @retried
     def published(self, name: str) -> set[str]:

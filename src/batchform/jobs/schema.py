@@ -6,7 +6,8 @@ is refused by the database, never by check-then-insert. Timestamps are epoch sec
 double-precision columns, so milliseconds survive on both databases, and come back as
 UTC-aware datetimes; requests are JSON text. A job's lease (owner, expiry, generation) and
 its log sequence counter live on the job row, so each is changed by one single-row UPDATE; its
-progress lives on the rows of its objects, one per input object, and is summed when asked.
+progress lives on the rows of its objects, one per input object, and is summed when asked;
+its throughput over time on rows of samples of those sums, taken while it runs.
 
 These tables are the head of the schema history in ``migrations/``: a change to them is a new
 revision there too (a test compares the two).
@@ -129,6 +130,17 @@ logs = sa.Table(
     sa.Column("instance", sa.Integer, nullable=False),
     sa.Column("stream", sa.String(STREAM_CHARS), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
+)
+
+# A running job's totals every few seconds (``jobs/samples.py``): the dashboard's chart.
+samples = sa.Table(
+    "transform_job_samples",
+    metadata,
+    sa.Column("job_key", sa.String(NAME_CHARS), sa.ForeignKey(jobs.c.name_key), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.Double, nullable=False),
+    sa.Column("records", sa.BigInteger, nullable=False),
+    sa.Column("bytes_read", sa.BigInteger, nullable=False),
 )
 
 

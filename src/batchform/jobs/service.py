@@ -27,6 +27,7 @@ from batchform.jobs.records import (
 )
 from batchform.jobs.requests import check_job_access, check_model_access, model_spec, run_spec
 from batchform.jobs.run_records import ObjectPage
+from batchform.jobs.samples import ThroughputSample
 from batchform.jobs.store import JobStore, job_name_taken
 from batchform.models.base import ModelSpec
 from batchform.models.images import ImageCatalog
@@ -184,6 +185,19 @@ class JobService:
         """The job and its progress, summed over its objects (the progress endpoint)."""
         record = self.describe_transform_job(name)
         return record, self._store.job_progress(name)
+
+    def throughput_samples(self, name: str) -> list[ThroughputSample]:
+        """The job's totals over time, oldest first, as its runs sampled them (the dashboard's
+        throughput chart). A job that ended with totals its last sample does not show (stopped
+        or failed between two samples) ends with them, at its end time."""
+        record, progress = self.job_progress(name)
+        samples = self._store.throughput_samples(name)
+        end = record.end_time if record.status.terminal else None
+        last = samples[-1] if samples else None
+        final = (progress.records_done, progress.bytes_done)
+        if end is not None and last is not None and (last.records_done, last.bytes_done) != final:
+            samples.append(ThroughputSample(max(end, last.time), *final))
+        return samples
 
     def list_job_objects(
         self,

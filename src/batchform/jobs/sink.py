@@ -5,8 +5,10 @@ state of each object that changed, as absolute values, plus the log lines. A fin
 is written at once (a published object is what a resumed run skips); the rest is collected
 and written when ``LOG_BATCH_LINES`` log lines wait, or when the job's watcher calls
 :meth:`StoreSink.flush` (every ``WATCH_EVERY_S``), so a busy job does not spend one
-transaction per line. A failed write never reaches the runner: what was not written is kept
-for the next flush (log lines up to a bound). A refused write (the lease is gone) makes the
+transaction per line. A flush also takes a throughput sample of the job's totals, in the same
+transaction as the objects' states, every ``SAMPLE_EVERY_S`` and once all objects have
+finished (the run's last rates). A failed write never reaches the runner: what was not written
+is kept for the next flush (log lines up to a bound). A refused write (the lease is gone) makes the
 sink tell its run to stop, and it writes nothing more.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 LOG_BATCH_LINES = 200  # log lines buffered before they are written without waiting
 LOG_BUFFER_MAX_LINES = 100_000  # kept while the store fails; older lines are dropped
+# A throughput sample at most this often: rates over a few seconds are smooth enough to read,
+# and the store's bound on samples per job (jobs/samples.py) is reached after ~40 minutes.
+SAMPLE_EVERY_S = 5.0
 
 # (time, instance, stream, text); instances count from 1, as the log folders instance-N do
 LogRow = tuple[datetime, int, str, str]
@@ -49,6 +55,8 @@ class StoreSink:
         self._started: set[int] = set()  # objects that began an attempt since the last write
         self._logs: list[LogRow] = []
         self._lease_lost = False
+        self._sampled_s = time.monotonic()  # start_run has just taken the run's first sample
+        self._sampled_final = False
 
     def emit(self, event: Event) -> None:
         with self._lock:
@@ -87,13 +95,27 @@ class StoreSink:
                     del self._logs[: len(self._logs) - LOG_BUFFER_MAX_LINES]
 
     def _write(self) -> None:
-        if self._changed:
-            self._store.update_objects(self._lease, [self._update(i) for i in self._changed])
+        sample = self._sample_due()
+        if self._changed or sample:
+            updates = [self._update(i) for i in self._changed]
+            self._store.update_objects(self._lease, updates, sample_at=_now() if sample else None)
             self._changed.clear()
             self._started.clear()
+            if sample:
+                self._sampled_s = time.monotonic()
+                self._sampled_final = self._all_finished()
         if self._logs:
             self._store.append_logs(self._lease.name, self._logs, lease=self._lease)
             self._logs = []
+
+    def _sample_due(self) -> bool:
+        # SAMPLE_EVERY_S is read here, not bound at start, so a test can shorten it.
+        if self._all_finished():
+            return not self._sampled_final
+        return time.monotonic() - self._sampled_s >= SAMPLE_EVERY_S
+
+    def _all_finished(self) -> bool:
+        return self._progress.objects_finished == self._progress.objects_total
 
     def _update(self, index: int) -> ObjectUpdate:
         obj = self._progress.objects[index]

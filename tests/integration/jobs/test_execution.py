@@ -488,11 +488,17 @@ class RecordingStore(JobStore):
         self.log_writes += 1
         super().append_logs(name, entries, lease=lease, kind=kind)
 
-    def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
+    def update_objects(
+        self,
+        lease: Lease,
+        updates: Sequence[ObjectUpdate],
+        *,
+        sample_at: datetime | None = None,
+    ) -> None:
         if self.failures:
             self.failures -= 1
             raise InternalError("job store: database operation failed: gone away")
-        super().update_objects(lease, updates)
+        super().update_objects(lease, updates, sample_at=sample_at)
 
 
 def sink_plan() -> Plan:

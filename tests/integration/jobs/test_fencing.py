@@ -66,9 +66,15 @@ class StalledStore(JobStore):
         if self.fail.is_set():
             raise InternalError("job store: database operation failed: connection refused")
 
-    def update_objects(self, lease: Lease, updates: Sequence[ObjectUpdate]) -> None:
+    def update_objects(
+        self,
+        lease: Lease,
+        updates: Sequence[ObjectUpdate],
+        *,
+        sample_at: datetime | None = None,
+    ) -> None:
         try:
-            super().update_objects(lease, updates)
+            super().update_objects(lease, updates, sample_at=sample_at)
         except LeaseLostError:
             self.refused += 1
             raise

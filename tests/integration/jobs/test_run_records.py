@@ -170,7 +170,7 @@ def test_the_tables_are_the_head_of_the_schema_history(store_url: str) -> None:
     engine = sa.create_engine(store_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
-        assert migrate.current_revision(conn) == "0003"
+        assert migrate.current_revision(conn) == "0004"
     engine.dispose()
 
 
