@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -31,13 +31,13 @@ from batchform.jobs.records import (
     Progress,
 )
 from batchform.jobs.run_records import ObjectPage
+from batchform.jobs.samples import ThroughputSample
 from batchform.ui import views
 from batchform.ui.automl import AutoMLReads
 from batchform.ui.models import ModelReads
 from batchform.ui.reads import Filters, JobReads
 from batchform.ui.render import Renderer, base_path
 from batchform.ui.signin import CSRF_HEADER, check_csrf, check_origin, require
-from batchform.ui.throughput import Throughput
 
 DEFAULT_POLL_S = 2.0
 Read = TypeVar("Read")
@@ -69,11 +69,23 @@ class DashboardService(Protocol):
     ) -> ObjectPage: ...
 
 
+@runtime_checkable
+class SampleSource(Protocol):
+    """The job service's throughput samples (the transform job page's chart).
+
+    Apart from ``DashboardService`` because the API's ``Service`` protocol, which the app is
+    built with, does not name it yet; ``JobService`` has it.
+    """
+
+    def throughput_samples(self, name: str) -> Sequence[ThroughputSample]: ...
+
+
 class Pages:
     """The endpoints, bound to one service and one renderer."""
 
     def __init__(self, service: DashboardService, renderer: Renderer) -> None:
-        self._reads = JobReads(service, Throughput())
+        samples = service if isinstance(service, SampleSource) else None
+        self._reads = JobReads(service, samples)
         self._automl = AutoMLReads(service)
         self._models = ModelReads(service)
         self._service = service

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 from batchform.errors import ValidationError
 from batchform.jobs.records import JobStatus, LogEntry, ObjectRecord, ObjectState
 from batchform.jobs.service import parse_timestamp
-from batchform.ui import views
+from batchform.ui import throughput, views
 from batchform.ui.charts import line_chart
-from batchform.ui.throughput import Throughput, Totals
 
 if TYPE_CHECKING:
-    from batchform.ui.pages import DashboardService
+    from batchform.ui.pages import DashboardService, SampleSource
 
 LIST_LIMIT = 50  # jobs in the list: the newest of each kind, merged
 OBJECTS_PER_PAGE = 50
@@ -64,9 +63,9 @@ class Filters:
 
 
 class JobReads:
-    def __init__(self, service: DashboardService, throughput: Throughput) -> None:
+    def __init__(self, service: DashboardService, samples: SampleSource | None) -> None:
         self._service = service
-        self._throughput = throughput
+        self._samples = samples
 
     def job_rows(self, filters: Filters, base: str, now: datetime) -> list[views.JobRow]:
         """Transform and AutoML jobs, newest first."""
@@ -87,15 +86,8 @@ class JobReads:
     def transform_live(self, name: str) -> dict[str, Any]:
         """The job's status, timeline, progress and throughput charts."""
         record, progress = self._service.job_progress(name)
-        records_series, megabytes_series = self._throughput.observe(
-            record.arn,
-            Totals(
-                start=record.start_time,
-                end=record.end_time if record.status.terminal else None,
-                records=progress.records_done,
-                bytes_read=progress.bytes_done,
-            ),
-        )
+        samples = self._samples.throughput_samples(name) if self._samples is not None else []
+        records_series, megabytes_series = throughput.series(samples)
         return {
             "record": record,
             "progress": progress,

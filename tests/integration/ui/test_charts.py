@@ -1,35 +1,45 @@
-"""The throughput samples and the SVG charts drawn from them (no server, no browser)."""
+"""The throughput series drawn from a job's samples, and the SVG charts (no server, no browser)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from batchform.jobs.samples import ThroughputSample
 from batchform.ui.charts import Series, line_chart
-from batchform.ui.throughput import Throughput, Totals
+from batchform.ui.throughput import series
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def test_rates_are_computed_between_samples_from_the_job_s_start() -> None:
-    now = [START.timestamp() + 2]
-    throughput = Throughput(clock=lambda: now[0])
-    running = Totals(start=START, end=None, records=100, bytes_read=200_000)
-    records, read = throughput.observe("job", running)
+def sample(seconds: float, records: int, bytes_read: int) -> ThroughputSample:
+    return ThroughputSample(START + timedelta(seconds=seconds), records, bytes_read)
+
+
+def test_rates_are_computed_between_samples_from_the_first_one() -> None:
+    records, read = series([sample(0, 0, 0), sample(2, 100, 200_000)])
     assert records.points == [(2.0, 50.0)]  # 100 records in the 2 s since the start
     assert (read.y_unit, read.points) == ("kB/s", [(2.0, 100.0)])  # under 1 MB/s: in kB/s
-    now[0] += 0.1  # too soon after the last sample to be one
-    assert throughput.observe("job", running)[0].points == [(2.0, 50.0)]
-    end = START + timedelta(seconds=4)
-    ended = Totals(START, end, records=300, bytes_read=4_200_000)
-    records, read = throughput.observe("job", ended)  # its end is the last sample
-    assert records.points == [(2.0, 50.0), (4.0, 100.0)]
+    records, read = series(
+        [
+            sample(0, 0, 0),
+            sample(2, 100, 200_000),
+            sample(2, 100, 200_000),
+            sample(4, 300, 4_200_000),
+        ]
+    )
+    assert records.points == [(2.0, 50.0), (4.0, 100.0)]  # a repeated sample adds nothing
     assert (read.y_unit, read.points) == ("MB/s", [(2.0, 0.1), (4.0, 2.0)])
 
 
+def test_a_total_that_went_down_is_no_progress_not_a_negative_rate() -> None:
+    resumed = [sample(0, 0, 0), sample(5, 10, 0), sample(60, 4, 0), sample(65, 14, 0)]
+    assert series(resumed)[0].points == [(5.0, 2.0), (60.0, 0.0), (65.0, 2.0)]
+
+
 def test_a_job_not_started_has_no_points_and_the_chart_says_so() -> None:
-    records, _ = Throughput().observe("job", Totals(start=None, end=None, records=0, bytes_read=0))
-    chart = line_chart(records)
-    assert 'role="img"' in chart and 'aria-label="Records per second: no data yet"' in chart
+    for samples in ([], [sample(0, 0, 0)]):
+        chart = line_chart(series(samples)[0])
+        assert 'role="img"' in chart and 'aria-label="Records per second: no data yet"' in chart
 
 
 def test_a_chart_labels_its_last_and_peak_values_and_escapes_its_title() -> None:

@@ -20,6 +20,7 @@ from batchform.auth.keyring import Keyring
 from batchform.auth.keys import KeyFile, new_access_key
 from batchform.auth.permissions import FULL_ACCESS
 from batchform.config import Settings
+from batchform.jobs import sink
 from batchform.jobs.records import JobStatus
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
@@ -213,3 +214,28 @@ def test_the_object_table_pages_through_a_job_s_objects(dashboard: Dashboard) ->
     assert keys == [f"obj-{n:02d}.csv" for n in range(50, 60)]
     assert "Objects 51–60, in input order (page 2)" in second
     assert 'rel="next"' not in second and "First page" in second
+
+
+def test_a_job_first_opened_after_it_ended_and_a_restart_charts_its_whole_run(
+    dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The samples are the store's: a server started after the job ended (a new app on the same
+    database, which never saw the job run) draws more than the run's one average."""
+    monkeypatch.setattr(sink, "SAMPLE_EVERY_S", 0.2)  # several samples in a short run
+    dashboard.run_job("charted", objects=2, records=6, delay_s=0.15)
+
+    def ended() -> bool:
+        return dashboard.service.describe_transform_job("charted").status.terminal
+
+    wait_until(ended, "the charted job to end")
+    restarted = JobStore(f"sqlite:///{dashboard.root / 'jobs.db'}")
+    try:
+        service = JobService(restarted, settings=Settings(home=dashboard.root / "home"))
+        with serving(build_app(service)) as url:
+            page = httpx.get(f"{url}/ui/transform-jobs/charted", timeout=10).text
+    finally:
+        restarted.close()
+    found = re.search(
+        r'aria-label="Records per second: (\d+) points?, last [\d.,]+ records/s', page
+    )
+    assert found is not None and int(found.group(1)) > 1, page
