@@ -18,6 +18,7 @@ from batchform.jobs.automl_service import AutoMLService
 from batchform.jobs.names import JobKind
 from batchform.jobs.records import JobRecord, LogEntry, ModelRecord, ObjectState, Page, Progress
 from batchform.jobs.run_records import ObjectPage
+from batchform.jobs.samples import ThroughputSample
 
 Body = dict[str, Any]
 
@@ -53,6 +54,7 @@ class Service(Protocol):
         max_results: int,
         next_token: str | None,
     ) -> ObjectPage: ...
+    def throughput_samples(self, name: str) -> Sequence[ThroughputSample]: ...
 
 
 def create_model(service: Service, body: Body) -> Body:

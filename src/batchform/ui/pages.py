@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -67,16 +67,6 @@ class DashboardService(Protocol):
         max_results: int,
         next_token: str | None,
     ) -> ObjectPage: ...
-
-
-@runtime_checkable
-class SampleSource(Protocol):
-    """The job service's throughput samples (the transform job page's chart).
-
-    Apart from ``DashboardService`` because the API's ``Service`` protocol, which the app is
-    built with, does not name it yet; ``JobService`` has it.
-    """
-
     def throughput_samples(self, name: str) -> Sequence[ThroughputSample]: ...
 
 
@@ -84,8 +74,7 @@ class Pages:
     """The endpoints, bound to one service and one renderer."""
 
     def __init__(self, service: DashboardService, renderer: Renderer) -> None:
-        samples = service if isinstance(service, SampleSource) else None
-        self._reads = JobReads(service, samples)
+        self._reads = JobReads(service)
         self._automl = AutoMLReads(service)
         self._models = ModelReads(service)
         self._service = service

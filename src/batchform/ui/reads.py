@@ -15,7 +15,7 @@ from batchform.ui import throughput, views
 from batchform.ui.charts import line_chart
 
 if TYPE_CHECKING:
-    from batchform.ui.pages import DashboardService, SampleSource
+    from batchform.ui.pages import DashboardService
 
 LIST_LIMIT = 50  # jobs in the list: the newest of each kind, merged
 OBJECTS_PER_PAGE = 50
@@ -63,9 +63,8 @@ class Filters:
 
 
 class JobReads:
-    def __init__(self, service: DashboardService, samples: SampleSource | None) -> None:
+    def __init__(self, service: DashboardService) -> None:
         self._service = service
-        self._samples = samples
 
     def job_rows(self, filters: Filters, base: str, now: datetime) -> list[views.JobRow]:
         """Transform and AutoML jobs, newest first."""
@@ -86,7 +85,7 @@ class JobReads:
     def transform_live(self, name: str) -> dict[str, Any]:
         """The job's status, timeline, progress and throughput charts."""
         record, progress = self._service.job_progress(name)
-        samples = self._samples.throughput_samples(name) if self._samples is not None else []
+        samples = self._service.throughput_samples(name)
         records_series, megabytes_series = throughput.series(samples)
         return {
             "record": record,

@@ -33,6 +33,7 @@ from batchform.jobs.records import (
     Progress,
 )
 from batchform.jobs.run_records import ObjectPage
+from batchform.jobs.samples import ThroughputSample
 
 CREATED = datetime(2022, 9, 6, 20, 20, 35, 679000, tzinfo=UTC)
 JOB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/job-1"
@@ -148,6 +149,10 @@ class FakeService:
             for n in range(max_results)
         ]
         return ObjectPage(items=items, next_token="more")
+
+    def throughput_samples(self, name: str) -> list[ThroughputSample]:
+        self._called("throughput_samples", (name,))
+        return []
 
     def read_job_logs(
         self, name: str, *, after_seq: int, limit: int, kind: JobKind = JobKind.TRANSFORM
