@@ -123,8 +123,33 @@ def _read_csv_with_arrow(payload: bytes, columns: int) -> FloatMatrix:
     )
     if table.num_columns != columns:
         raise pa.ArrowInvalid("column count differs from the first line")
-    arrays = [column.to_numpy().astype(np.float64, copy=False) for column in table.columns]
+    arrays = [float_column(column) for column in table.columns]
     return np.column_stack(arrays) if arrays else np.empty((0, 0), dtype=np.float64)
+
+
+def float_column(column: pa.ChunkedArray) -> FloatMatrix:
+    """A float64 Arrow column as numpy, nulls as NaN.
+
+    Read from the Arrow buffers rather than with pyarrow's ``to_numpy``, which imports pandas
+    (~40 MB resident in every instance) to ask whether it is installed.
+    """
+    parts = [_float_chunk(chunk) for chunk in column.chunks]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+
+def _float_chunk(chunk: pa.Array) -> FloatMatrix:
+    end = chunk.offset + len(chunk)
+    if len(chunk) == 0:
+        return np.empty(0, dtype=np.float64)
+    validity, data = chunk.buffers()
+    values = np.frombuffer(data, dtype=np.float64, count=end)[chunk.offset :]
+    if chunk.null_count == 0:
+        return values
+    bits = np.frombuffer(validity, dtype=np.uint8)
+    valid = np.unpackbits(bits, count=end, bitorder="little")[chunk.offset :].astype(bool)
+    return np.where(valid, values, np.nan)
 
 
 def _read_csv_leniently(payload: bytes, columns: int) -> FloatMatrix:

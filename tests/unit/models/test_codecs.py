@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchform.errors import InvocationError
 from batchform.models import codecs
@@ -169,3 +174,37 @@ def test_json_encoding_is_json_dumps_of_tolist() -> None:
 
     assert codecs.array_to_json(array) == json.dumps(array.tolist()).encode()
     assert codecs.array_to_json(np.array([1, 0])) == b"[1, 0]"
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    chunks=st.lists(
+        st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=40),
+        min_size=1,
+        max_size=4,
+    ),
+    start=st.integers(0, 5),
+)
+def test_float_columns_are_read_from_arrow_buffers_as_to_numpy_reads_them(
+    chunks: list[list[float | None]], start: int
+) -> None:
+    """Nulls as NaN, values bit for bit, several chunks and sliced (offset) chunks; the
+    reference is pyarrow's own to_numpy (which the reader avoids: it imports pandas)."""
+    column = pa.chunked_array([pa.array(c, pa.float64())[start:] for c in chunks], pa.float64())
+
+    got = codecs.float_column(column)
+
+    expected = column.to_numpy()
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    assert got.tobytes() == expected.astype(np.float64).tobytes()
+
+
+def test_decoding_csv_does_not_import_pandas() -> None:
+    script = (
+        "import sys; from batchform.models import codecs; "
+        "print(codecs.parse_csv_floats(b'1,2\\n,4\\n5,6').tolist()); print('pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[[1.0, 2.0], [nan, 4.0], [5.0, 6.0]]", "False"]
