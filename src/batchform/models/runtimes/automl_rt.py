@@ -50,14 +50,11 @@ answer from sparse features is written dense (the real one fails); the default A
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -74,6 +71,19 @@ from batchform.models.automl_artifacts import (
 )
 from batchform.models.base import Answer, ExecutionParameters
 from batchform.models.csv_records import parse_csv_rows
+from batchform.models.runtimes.automl_outputs import (
+    CLASSIFICATION_KEYS,
+    KEYED_ACCEPTS,
+    LABELS,
+    PREDICTED_LABEL,
+    REGRESSION_KEYS,
+    classification_outputs,
+    csv_value,
+    encode_csv,
+    encode_keyed,
+    regression_outputs,
+    selected_keys,
+)
 from batchform.models.runtimes.common import score_execution_parameters
 
 MODE_ENV = "AUTOML_TRANSFORM_MODE"
@@ -86,16 +96,7 @@ INVERSE_LABEL_TRANSFORM: Final = "inverse-label-transform"
 FEATURE_TRANSFORM_MAX_PAYLOAD_MB = 1
 DEFAULT_MAX_PAYLOAD_MB = 6
 
-PREDICTED_LABEL = "predicted_label"
-PROBABILITY = "probability"
-PROBABILITIES = "probabilities"
-LABELS = "labels"
-PREDICTED_SCORE = "predicted_score"
-CLASSIFICATION_KEYS = (PREDICTED_LABEL, PROBABILITY, PROBABILITIES, LABELS)
-REGRESSION_KEYS = (PREDICTED_LABEL, PREDICTED_SCORE)
-
 FEATURE_ACCEPTS = (recordio_protobuf.CONTENT_TYPE, codecs.CSV)
-KEYED_ACCEPTS = (codecs.CSV, codecs.JSON, codecs.JSONLINES)
 
 Mode = Literal["feature-transform", "inverse-label-transform", "ensemble"]
 
@@ -293,13 +294,13 @@ class AutoMLRuntime:
         chosen = _choose(accept, KEYED_ACCEPTS, self._default_accept, "")
         # A failure inside the estimator is a 500 with its traceback (invoke_runtime).
         if ensemble.problem_type == "Regression":
-            outputs = _regression_outputs(ensemble.estimator.predict(features))
+            outputs = regression_outputs(ensemble.estimator.predict(features))
         else:
             probabilities = ensemble.estimator.predict_proba(features)
-            outputs = _classification_outputs(probabilities, ensemble.preprocessor.classes or [])
+            outputs = classification_outputs(probabilities, ensemble.preprocessor.classes or [])
         columns = [outputs.get(key) or [math.nan] * len(rows) for key in self._output_keys]
         if chosen == codecs.CSV:
-            columns = [[_csv_value(value) for value in column] for column in columns]
+            columns = [[csv_value(value) for value in column] for column in columns]
         return Answer(encode_keyed(self._output_keys, columns, chosen), chosen)
 
     # --- helpers ---
@@ -336,31 +337,6 @@ _DURING_INVERSE = " during inverse label transformation"
 _CODE_LINES = re.compile(rb"(?:[0-9]{1,9}\n)+")
 
 
-def selected_keys(value: str) -> list[str]:
-    """``SAGEMAKER_INFERENCE_INPUT``/``OUTPUT`` as ``sagemaker_serve.py`` splits them."""
-    return [key.strip().lower() for key in value.split(",")]
-
-
-def encode_csv(rows: Iterable[Sequence[Any]]) -> bytes:
-    """The container's CSV writer: ``csv.writer`` with ``\\n`` line endings, minimal quoting."""
-    stream = io.StringIO()
-    csv.writer(
-        stream, lineterminator="\n", delimiter=",", quotechar='"', doublequote=True
-    ).writerows(rows)
-    return stream.getvalue().encode("utf-8")
-
-
-def encode_keyed(keys: Sequence[str], columns: Sequence[Sequence[Any]], accept: str) -> bytes:
-    """Rows of ``columns`` as CSV, ``{"predictions": [...]}`` JSON or JSON Lines objects."""
-    rows = list(zip(*columns, strict=True)) if columns else []
-    if accept == codecs.CSV:
-        return encode_csv(rows)
-    records = [dict(zip(keys, row, strict=True)) for row in rows]
-    if accept == codecs.JSON:
-        return json.dumps({"predictions": records}).encode("utf-8")
-    return "".join(json.dumps(record) + "\n" for record in records).encode("utf-8")
-
-
 def _check_csv(content_type: str | None) -> None:
     """``input_fn``: only ``text/csv`` (a missing Content-Type is CSV); else 415."""
     if not content_type:
@@ -385,34 +361,6 @@ def _sparse_answer(features: Any, content_type: str) -> Answer:
     an in-process XGBoost container reads the matrix itself (see ``Answer.deferred``)."""
     decoded = recordio_protobuf_sparse.sparse_features(features)
     return Answer.deferred(decoded, lambda: recordio_protobuf_sparse.encode(decoded), content_type)
-
-
-def _classification_outputs(probabilities: Any, classes: list[str]) -> dict[str, list[Any]]:
-    matrix = np.asarray(probabilities, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[1] != len(classes):
-        raise codecs.invocation_error(
-            500,
-            f"The model's predict_proba gave shape {matrix.shape}, but it has {len(classes)} "
-            "classes.",
-        )
-    best = matrix.argmax(axis=1)
-    rows = len(matrix)
-    return {
-        PREDICTED_LABEL: [classes[index] for index in best.tolist()],
-        PROBABILITY: matrix[np.arange(rows), best].tolist(),
-        PROBABILITIES: matrix.tolist(),
-        LABELS: [list(classes)] * rows,
-    }
-
-
-def _regression_outputs(predictions: Any) -> dict[str, list[Any]]:
-    scores = np.asarray(predictions, dtype=np.float64).reshape(-1).tolist()
-    return {PREDICTED_LABEL: scores, PREDICTED_SCORE: scores}
-
-
-def _csv_value(value: Any) -> Any:
-    """Lists as their Python ``str`` (``[0.1, 0.9]``, ``['no', 'yes']``); the rest as is."""
-    return str(value) if isinstance(value, list) else value
 
 
 def _check_ensemble(ensemble: TabularEnsemble) -> None:
