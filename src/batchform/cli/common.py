@@ -15,8 +15,9 @@ only when the command already loaded them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import click
 
@@ -112,3 +113,27 @@ def _unreachable(exc: BaseException, endpoint_url: str | None) -> Report:
 def _line(prefix: str, message: str) -> str:
     """``prefix: message`` on one line: scripts read stderr line by line."""
     return f"{prefix}: " + " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def executor_options(what: str, local_ray: str) -> Callable[[Command], Command]:
+    """``--executor local|ray`` and ``--ray-address`` (or ``BATCHFORM_RAY_ADDRESS``), worded for
+    a command that runs ``what`` and, without an address, ``local_ray``."""
+
+    def decorate(command: Command) -> Command:
+        command = click.option(
+            "--ray-address",
+            envvar="BATCHFORM_RAY_ADDRESS",
+            help=f"With --executor ray: auto, HOST:PORT or ray://HOST:PORT; default {local_ray}.",
+        )(command)
+        return click.option(
+            "--executor",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help=f"Run {what} as local processes or as Ray actors (needs batchform[ray]).",
+        )(command)
+
+    return decorate

@@ -19,7 +19,7 @@ from batchform.api.limits import uvicorn_settings
 from batchform.api.validation import load_service_models
 from batchform.auth.keyring import Keyring
 from batchform.auth.keys import ACCESS_KEYS_ENV, keys_from_environment
-from batchform.cli.common import reported_errors
+from batchform.cli.common import executor_options, reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
 from batchform.jobs.scheduler import Scheduler
@@ -67,19 +67,7 @@ from batchform.runner.run import make_executor
     help="Whether a model may run code shipped in its model data (code/inference.py, "
     "SAGEMAKER_PROGRAM).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="Run job instances as local processes or as Ray actors (needs batchform[ray]).",
-)
-@click.option(
-    "--ray-address",
-    envvar="BATCHFORM_RAY_ADDRESS",
-    help="With --executor ray: auto, HOST:PORT or ray://HOST:PORT of a Ray cluster; "
-    "default a local Ray that this server starts on its first job.",
-)
+@executor_options("job instances", "a local Ray that this server starts on its first job")
 def server(
     *,  # (click passes options by name)
     host: str,

@@ -15,6 +15,7 @@ from batchform.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_STOPPED,
+    executor_options,
     parse_key_values,
     reported_errors,
 )
@@ -95,17 +96,7 @@ MODEL_FLAGS: dict[str, str] = {
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Job Environment entry.")
 @click.option("--timeout-s", type=int, help="InvocationsTimeoutInSeconds (1-3600, default 600).")
 @click.option("--max-retries", type=int, help="InvocationsMaxRetries (0-3, default 3).")
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="Run the instances as local processes or as Ray actors (needs batchform[ray]).",
-)
-@click.option(
-    "--ray-address",
-    help="With --executor ray: auto, HOST:PORT or ray://HOST:PORT; default a local Ray.",
-)
+@executor_options("the instances", "a local Ray")
 def transform(
     *,  # (click passes options by name)
     home: str | None,
