@@ -39,6 +39,7 @@ from batchform.automl.errors import TrainingError
 from batchform.automl.events import AutoMLEvent, LogLine
 from batchform.automl.spec import ForecastSpec, TabularSpec
 from batchform.errors import BatchformError, InternalError
+from batchform.processes import alive
 
 POLL_S = 0.1
 CANCEL_GRACE_S = 3.0
@@ -163,7 +164,7 @@ def _child_main(
 
     def cancelled() -> bool:
         # An owner killed outright cannot stop us; an orphan stops as if asked to.
-        return stop.is_set() or not _alive(owner_pid)
+        return stop.is_set() or not alive(owner_pid)
 
     try:
         _train(spec, emit=messages.put, cancelled=cancelled, done=done)
@@ -200,18 +201,3 @@ def _picklable(error: BatchformError) -> BatchformError:
     except Exception:
         return TrainingError(error.message)
     return error
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (and is no zombie)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True

@@ -16,6 +16,7 @@ from batchform.runner.events import (
     ObjectDone,
     ObjectFailed,
     ObjectStarted,
+    ProgressSink,
     RecordsDone,
 )
 from batchform.runner.plan import Plan
@@ -153,3 +154,15 @@ class RunProgress:
         obj.state = state
         if obj.started_at is not None:
             obj.seconds = time.monotonic() - obj.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """An executor's sink: events go to the run's own count first, then to the caller's."""
+
+    counts: RunProgress
+    sink: ProgressSink
+
+    def emit(self, event: Event) -> None:
+        self.counts.emit(event)
+        self.sink.emit(event)

@@ -20,11 +20,12 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
+from batchform.processes import alive
 from batchform.runner.cancel import Cancel
 from batchform.runner.events import Event, ObjectFailed, ProgressSink
 from batchform.runner.instance import Instance, InstanceTask
 from batchform.runner.plan import Plan
-from batchform.runner.progress import RunProgress
+from batchform.runner.progress import Fanout, RunProgress
 from batchform.runner.result import RunResult
 from batchform.runner.spec import MIB
 
@@ -85,31 +86,19 @@ class LocalExecutor:
                 name=f"batchform-instance-{instance + 1}",
                 # Not daemonic: a model may use every core through worker processes of its
                 # own (forecasting does), which a daemonic process may not start. The
-                # ``finally`` below ends instances; an orphaned one ends itself (_alive).
+                # ``finally`` below ends instances; an orphaned one ends itself (processes.alive).
                 daemon=False,
             )
             proc.start()
             processes[instance] = proc
         try:
-            _pump(processes, events, _Fanout(counts, progress), _Relay(cancel, stop))
+            _pump(processes, events, Fanout(counts, progress), _Relay(cancel, stop))
         finally:
             for proc in processes.values():
                 if proc.is_alive():
                     proc.kill()
                 proc.join()
         return counts.result(stopped=cancel.cancelled)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fanout:
-    """Events go to the run's own count first, then to the caller's sink."""
-
-    counts: RunProgress
-    sink: ProgressSink
-
-    def emit(self, event: Event) -> None:
-        self.counts.emit(event)
-        self.sink.emit(event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +116,7 @@ class _Relay:
 def _pump(
     processes: dict[int, ForkServerProcess],
     events: Queue[Event | _Goodbye],
-    fanout: _Fanout,
+    fanout: Fanout,
     relay: _Relay,
 ) -> None:
     """Forward events until every instance said goodbye or died."""
@@ -154,7 +143,7 @@ def _pump(
             fanout.emit(item)
 
 
-def _fail_unfinished(instance: int, exitcode: int | None, fanout: _Fanout) -> None:
+def _fail_unfinished(instance: int, exitcode: int | None, fanout: Fanout) -> None:
     message = (
         f"instance {instance + 1} exited unexpectedly (exit code {exitcode}); "
         "the model process may have crashed or run out of memory"
@@ -162,22 +151,6 @@ def _fail_unfinished(instance: int, exitcode: int | None, fanout: _Fanout) -> No
     for obj in fanout.counts.plan.for_instance(instance):
         if not fanout.counts.finished(obj.index):
             fanout.emit(ObjectFailed(instance, obj.index, "AlgorithmError", message))
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs. Our parent is the forkserver, which outlives a killed owner
-    (its children hold the owner's liveness pipe), so the owner is checked directly."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
-    except (OSError, IndexError):
-        return True
 
 
 M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc mallopt parameters
@@ -215,7 +188,7 @@ def _instance_main(
     def cancelled() -> bool:
         # An owner killed outright (SIGKILL of a server) cannot cancel us; an orphan winds
         # down as if stopped, so a restarted server that resumes the job works alone.
-        return cancel.is_set() or not _alive(owner_pid)
+        return cancel.is_set() or not alive(owner_pid)
 
     asyncio.run(Instance(task, events.put, cancelled).run())
     events.put(_Goodbye(task.instance))

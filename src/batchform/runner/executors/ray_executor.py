@@ -37,7 +37,7 @@ from batchform.runner.executors.host import LOAD_TIMEOUT_S, InstanceHost
 from batchform.runner.executors.ray_connect import connect
 from batchform.runner.executors.sweep import sweep_temps
 from batchform.runner.plan import Plan, PlannedObject
-from batchform.runner.progress import RunProgress
+from batchform.runner.progress import Fanout, RunProgress
 from batchform.runner.resources import (
     INSTANCE_SHAPES,
     CapacityError,
@@ -90,7 +90,7 @@ class RayExecutor:
 
     def run(self, plan: Plan, *, cancel: Cancel, progress: ProgressSink) -> RunResult:
         counts = RunProgress(plan)
-        sink = _Fanout(counts, progress)
+        sink = Fanout(counts, progress)
         if not plan.pending:
             return counts.result(stopped=cancel.cancelled)
         # A server killed mid-job left its actors' writes unfinished; they died with it.
@@ -108,16 +108,6 @@ class RayExecutor:
             # ran this job before us left behind, if they only died meanwhile.
             sweep_temps(obj.output for obj in plan.pending)
         return counts.result(stopped=cancel.cancelled)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fanout:
-    counts: RunProgress
-    sink: ProgressSink
-
-    def emit(self, event: Event) -> None:
-        self.counts.emit(event)
-        self.sink.emit(event)
 
 
 class _Pool:
@@ -142,7 +132,7 @@ class _Pool:
 
     @classmethod
     def start(
-        cls, plan: Plan, config: ExecutorConfig, dirs: NodeDirs, sink: _Fanout, cancel: Cancel
+        cls, plan: Plan, config: ExecutorConfig, dirs: NodeDirs, sink: Fanout, cancel: Cancel
     ) -> _Pool | None:
         """Reserve and start the instances; None when cancelled meanwhile."""
         spec = plan.spec
@@ -233,7 +223,7 @@ class _Dispatch:
     """The loop: give each idle actor the largest waiting object, collect, retry, stop."""
 
     def __init__(
-        self, pool: _Pool, plan: Plan, config: ExecutorConfig, sink: _Fanout, cancel: Cancel
+        self, pool: _Pool, plan: Plan, config: ExecutorConfig, sink: Fanout, cancel: Cancel
     ) -> None:
         self._pool = pool
         self._config = config
