@@ -59,3 +59,22 @@ def test_chunks_shrink_so_that_every_process_gets_many() -> None:
     assert chunk_size(100, 2) == 3
     assert chunk_size(40, 2) == 1
     assert chunk_size(5, 8) == 1
+
+
+def square_slowly_on_every_third(x: int) -> int:
+    """Some items take longer, so chunks finish out of order."""
+    if x % 3 == 0:
+        time.sleep(0.05)
+    return x * x
+
+
+def test_a_pool_gives_results_in_input_order_with_monotonic_progress() -> None:
+    items = list(range(40))  # 40 items on 2 processes: chunks of one
+    seen: list[tuple[int, int]] = []
+
+    with Workers(square_slowly_on_every_third, 2) as workers:
+        results = workers.map(items, progress=lambda done, total: seen.append((done, total)))
+
+    assert results == [x * x for x in items]
+    assert seen[-1] == (40, 40)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
