@@ -15,10 +15,11 @@ import pytest
 
 from batchform.api.app import build_app
 from batchform.config import Settings
-from batchform.jobs.records import JobKind, JobStatus, Lease
+from batchform.jobs.records import JobKind, JobStatus
 from batchform.jobs.service import JobService
 from batchform.jobs.store import JobStore
 from tests.integration.api.serving import serving
+from tests.integration.api.test_automl_api import tuning_binary_f1
 
 ROLE = "arn:aws:iam::123456789012:role/automl"
 HX = {"HX-Request": "true"}
@@ -47,24 +48,6 @@ def served(store: JobStore, tmp_path: Path) -> Iterator[tuple[str, JobService]]:
     )
     with serving(build_app(service)) as url:
         yield url, service
-
-
-def tuning(store: JobStore) -> Lease:
-    """Claim the job and record what a tuning run resolves (F1, maximised)."""
-    [claimed] = store.claim("server-a", lease_s=60, now=datetime.now(UTC))
-    store.set_progress(
-        claimed.lease,
-        now=datetime.now(UTC),
-        secondary_status="ModelTuning",
-        result={
-            "ProblemType": "BinaryClassification",
-            "Objective": "F1",
-            "ObjectiveType": "Maximize",
-            "Mode": "HYPERPARAMETER_TUNING",
-            "CompletionCriteria": {"MaxCandidates": 10},
-        },
-    )
-    return claimed.lease
 
 
 def candidate(index: int, value: float | None, tmp: Path) -> dict[str, Any]:
@@ -102,7 +85,7 @@ def test_the_leaderboard_fills_as_candidates_finish_and_polling_stops_at_the_end
     first = httpx.get(f"{url}/ui/automl-jobs/churn", timeout=10).text
     assert "No candidate has finished yet." in first and 'hx-trigger="every 2s"' in first
     assert 'aria-label="Best objective over trials: no data yet"' in first
-    lease = tuning(store)
+    lease = tuning_binary_f1(store)
     for index, value in enumerate([0.61, None, 0.83, 0.72]):
         store.record_candidate(lease, candidate(index, value, tmp_path))
         shown = httpx.get(live, timeout=10).text
@@ -134,7 +117,7 @@ def test_a_model_is_created_from_the_best_candidate_s_containers(
     served: tuple[str, JobService], store: JobStore, tmp_path: Path
 ) -> None:
     url, service = served
-    lease = tuning(store)
+    lease = tuning_binary_f1(store)
     store.record_candidate(lease, candidate(0, 0.9, tmp_path))
     create = f"{url}/ui/automl-jobs/churn/candidates/churn-xgb-000-0123abcd/model"
     assert httpx.post(create, headers={"HX-Prompt": "best"}).status_code == 403  # not htmx
