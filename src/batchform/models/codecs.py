@@ -90,29 +90,55 @@ def parse_csv_floats(body: bytes) -> FloatMatrix:
     exactly as theirs does. A row with another number of columns than the first row, or a
     value that is not a number, raises 400 naming the row and column.
     """
-    payload = body.strip()
-    if not payload:
+    start, end = _stripped_bounds(body)
+    if start == end:
         return np.empty((0, 0), dtype=np.float64)
-    columns = _first_line(payload).count(b",") + 1
-    # pyarrow reads a blank line as a row of nulls; the containers reject it (a row with the
-    # wrong number of columns), so such payloads take the strict path.
-    if columns == 1 or (b"\n\n" not in payload and b"\n\r\n" not in payload):
-        try:
-            return _read_csv_with_arrow(payload, columns)
-        except pa.ArrowInvalid:
-            pass  # pyarrow is stricter than Python's float(): retry leniently below
-    return _read_csv_leniently(payload, columns)
+    first_end = body.find(b"\n", start, end)
+    columns = body.count(b",", start, end if first_end < 0 else first_end) + 1
+    try:
+        matrix = _read_csv_with_arrow(_with_line_end(body, start, end), columns)
+    except pa.ArrowInvalid:
+        matrix = None  # pyarrow is stricter than Python's float(): retry leniently below
+    # pyarrow reads a blank line as a row of missing values, which the containers reject (a
+    # row with the wrong number of columns); only then can there be one, so only then look.
+    if matrix is not None and not (columns > 1 and _has_blank_line(body, start, end, matrix)):
+        return matrix
+    return _read_csv_leniently(body[start:end], columns)
 
 
-def _first_line(payload: bytes) -> bytes:
-    end = payload.find(b"\n")
-    return payload if end < 0 else payload[:end]
+_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.strip() removes
 
 
-def _read_csv_with_arrow(payload: bytes, columns: int) -> FloatMatrix:
+def _stripped_bounds(body: bytes) -> tuple[int, int]:
+    """``body.strip()`` as bounds into ``body``: payloads are megabytes, their ends a byte."""
+    start, end = 0, len(body)
+    while end > start and body[end - 1] in _WHITESPACE:
+        end -= 1
+    while start < end and body[start] in _WHITESPACE:
+        start += 1
+    return start, end
+
+
+def _with_line_end(body: bytes, start: int, end: int) -> pa.Buffer:
+    """The records ``body[start:end]`` ending in a line break, copied only when they do not.
+
+    pyarrow cannot infer the column count of a last line without one.
+    """
+    if end < len(body) and body[end] in b"\r\n":
+        return pa.py_buffer(memoryview(body)[start : end + 1])
+    return pa.py_buffer(body[start:end] + b"\n")
+
+
+def _has_blank_line(body: bytes, start: int, end: int, matrix: FloatMatrix) -> bool:
+    missing_first = np.isnan(matrix[:, 0])  # a blank line's row has every value missing
+    if not missing_first.any() or not np.isnan(matrix[missing_first]).all(axis=1).any():
+        return False
+    return body.find(b"\n\n", start, end) >= 0 or body.find(b"\n\r\n", start, end) >= 0
+
+
+def _read_csv_with_arrow(payload: pa.Buffer, columns: int) -> FloatMatrix:
     table = pa_csv.read_csv(
-        # pyarrow cannot infer the column count of a last line without a newline.
-        pa.py_buffer(payload + b"\n"),
+        payload,
         read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
         parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
         convert_options=pa_csv.ConvertOptions(

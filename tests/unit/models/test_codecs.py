@@ -70,6 +70,29 @@ def test_csv_blank_line_inside_is_a_short_row() -> None:
     assert "row 2 has 1 column(s) but row 1 has 2" in message
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"1,2\r\n\r\n3,4\r\n", b",\n\n,\n", b"1,2\n3,4\n\n\n5,6\n", b"\n\n1,2\n\n3,4\n\n"],
+)
+def test_csv_blank_lines_between_records_are_short_rows(body: bytes) -> None:
+    status, message = status_and_message(codecs.parse_csv_floats, body)
+
+    assert status == 400
+    assert "column(s) but row 1 has 2" in message
+
+
+def test_csv_rows_of_empty_fields_are_missing_values_not_blank_lines() -> None:
+    parsed = codecs.parse_csv_floats(b",\n1,2\n,\n")
+
+    assert parsed.shape == (3, 2)
+    assert np.isnan(parsed[[0, 2]]).all() and parsed[1].tolist() == [1.0, 2.0]
+
+
+def test_csv_records_ending_without_or_with_any_line_break() -> None:
+    for body in (b"1,2\n3,4", b"1,2\n3,4\n", b"1,2\r\n3,4\r", b"  1,2\n3,4 \t\n\n", b"1,2\n3,4 "):
+        assert codecs.parse_csv_floats(body).tolist() == [[1.0, 2.0], [3.0, 4.0]], body
+
+
 def test_csv_non_numeric_value_is_400_naming_row_and_column() -> None:
     status, message = status_and_message(codecs.parse_csv_floats, b"1,2\n3,4\n5,abc")
 
