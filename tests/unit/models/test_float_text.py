@@ -36,7 +36,7 @@ def test_edge_values_match_str() -> None:
 def test_scores_in_every_decade_match_str(dtype: type) -> None:
     rng = np.random.default_rng(7)
     scale = 10.0 ** rng.integers(-12, 20, 100_000)
-    values = (rng.standard_normal(100_000) * scale).astype(dtype)
+    values: np.ndarray = (rng.standard_normal(100_000) * scale).astype(dtype)
     values[::5] = np.round(values[::5])  # whole numbers, which pyarrow writes without ".0"
     assert csv_lines(values) == written_by_str(values)
 
