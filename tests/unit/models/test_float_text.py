@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchform.models.float_text import csv_lines
+from batchform.models.float_text import _rewritten_tiny, csv_lines
 
 
 def written_by_str(values: np.ndarray) -> bytes:
@@ -69,3 +71,16 @@ def test_empty_and_two_dimensional_input() -> None:
     assert csv_lines(np.array([], dtype=np.float32)) == written_by_str(np.array([]))
     with pytest.raises(ValueError, match="1-D"):
         csv_lines(np.zeros((2, 2)))
+
+
+def test_confident_probabilities_are_rewritten_in_c_not_by_str() -> None:
+    # A binary:logistic model's confident scores: a quarter of them below 1e-4.
+    values = (10.0 ** np.random.default_rng(5).uniform(-9, 0, 20_000)).astype(np.float32)
+    tiny = np.abs(values.astype(np.float64)) < 1e-4
+    text = pc.filter(pc.cast(pa.array(values.astype(np.float64)), pa.string()), pa.array(tiny))
+
+    rewritten, unsure = _rewritten_tiny(text)
+
+    assert not unsure.any()
+    assert rewritten.to_pylist() == [str(value) for value in values[tiny].tolist()]
+    assert csv_lines(values) == written_by_str(values)
