@@ -76,12 +76,11 @@ def _as_python_writes(numbers: npt.NDArray[np.float64]) -> pa.StringArray:
 
 def _rewritten_tiny(text: pa.StringArray) -> tuple[pa.StringArray, npt.NDArray[np.bool_]]:
     """pyarrow's text of |x| < 1e-4 in Python's layout, and where that is not certain."""
-    for zeros in (4, 5, 6):  # 0.0000d… is d…e-05; pyarrow is fixed down to 1e-6
-        exponent = f"e-{zeros + 1:02d}"
-        text = pc.replace_substring_regex(text, rf"^(-?)0\.0{{{zeros}}}([1-9])$", rf"\1\2{exponent}")
+    for zeros in (4, 5):  # 0.0000d… is d.…e-05; pyarrow writes exponents below 1e-6
         text = pc.replace_substring_regex(
-            text, rf"^(-?)0\.0{{{zeros}}}([1-9])(\d+)$", rf"\1\2.\3{exponent}"
+            text, rf"^(-?)0\.0{{{zeros}}}([1-9])(\d*)$", rf"\1\2.\3e-{zeros + 1:02d}"
         )
+    text = pc.replace_substring(text, ".e", "e")  # one digit: 1e-05, not 1.e-05
     text = pc.replace_substring_regex(text, r"e-(\d)$", r"e-0\1")  # Python: two digits at least
     python_shape = pc.match_substring_regex(text, r"^-?[1-9](\.\d+)?e-\d\d+$")
     return text, ~python_shape.to_numpy(zero_copy_only=False)
