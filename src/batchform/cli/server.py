@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +29,8 @@ from batchform.jobs.store import JobStore
 from batchform.runner.executor import ExecutorConfig, ExecutorKind
 from batchform.runner.executors.local import warm_up
 from batchform.runner.run import make_executor
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("server")
@@ -111,9 +114,8 @@ def server(
     # Ray connects on the first job: a failure fails that job only.
     scheduler = Scheduler(store, settings, owner=owner, max_jobs=max_jobs, executor=runs)
     service = JobService(store, settings=settings, on_job_created=scheduler.wake)
-    app = build_app(service, ready=lambda: True, guard=Guard(keyring))
-    if executor == ExecutorKind.LOCAL:
-        warm_up()
+    warmed = _warming_up(executor)
+    app = build_app(service, ready=warmed.is_set, guard=Guard(keyring))
     load_service_models()  # before the first request, not by every thread of it
     scheduler.start()
     click.echo(
@@ -131,6 +133,25 @@ def server(
         scheduler.stop()
         store.close()
         home_lock.close()
+
+
+def _warming_up(executor: str) -> threading.Event:
+    """Set once job processes start fast: /healthz answers 503 until then."""
+    warmed = threading.Event()
+    if executor != ExecutorKind.LOCAL:
+        warmed.set()
+        return warmed
+
+    def warm() -> None:
+        try:
+            warm_up()
+        except Exception:  # jobs then start without the frameworks preloaded: slower, not wrong
+            logger.exception("warming up the job processes failed")
+        finally:
+            warmed.set()
+
+    threading.Thread(target=warm, name="batchform-warm-up", daemon=True).start()
+    return warmed
 
 
 def _auth_line(host: str, keyring: Keyring, insecure_no_auth: bool) -> str:
