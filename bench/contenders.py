@@ -49,6 +49,11 @@ class Bench:
         shutil.rmtree(path, ignore_errors=True)
         return path
 
+    @property
+    def allowed(self) -> tuple[Path, ...]:
+        """What a bench server may read and write: the model, the inputs, the outputs."""
+        return (self.model.archive.parent.parent, self.out_root)
+
     def server_home(self) -> Path:
         """A fresh home for a ``batchform server``: no jobs or models from earlier runs."""
         path = self.home / "server"
@@ -146,7 +151,9 @@ def through_server(bench: Bench, ds: Dataset, *, instances: int = 1) -> Measurem
     """
     label = _label("server", instances, "MultiRecord")
     out = bench.out_dir(f"{label}-{ds.name}")
-    with services.server(bench.server_home(), wrap=lambda c: bench.traced(label, c)) as api:
+    with services.server(
+        bench.server_home(), allow=bench.allowed, wrap=lambda c: bench.traced(label, c)
+    ) as api:
         client = services.sagemaker_client(api.url)
         services.create_model(client, "bench-xgboost", "xgboost", bench.model.archive)
         done = _measure_server_job(api, client, "bench-xgboost", ds, out, instances=instances)
@@ -157,7 +164,7 @@ def job_latency(bench: Bench, ds: Dataset, repeats: int) -> list[Measurement]:
     """CreateTransformJob → Completed for ``ds`` (one record), ``repeats`` jobs on one server."""
     results = []
     with services.server(
-        bench.server_home(), wrap=lambda c: bench.traced("latency-server", c)
+        bench.server_home(), allow=bench.allowed, wrap=lambda c: bench.traced("latency-server", c)
     ) as api:
         client = services.sagemaker_client(api.url)
         services.create_model(client, "bench-latency", "xgboost", bench.model.archive)

@@ -117,11 +117,12 @@ def register_url_image(home: Path, name: str, url: str) -> None:
 
 
 @contextmanager
-def server(home: Path, *, wrap: Wrap = _as_is) -> Iterator[Service]:
-    """``batchform server`` on a free port with its own home."""
+def server(home: Path, *, allow: Sequence[Path], wrap: Wrap = _as_is) -> Iterator[Service]:
+    """``batchform server`` on a free port with its own home, reading and writing ``allow``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [BATCHFORM, "server", "--port", str(port), "--home", str(home)]
+    command += [arg for root in allow for arg in ("--allow-path", str(root))]
     with running(wrap(command), f"{url}/healthz", home / "server.log") as pid:
         yield Service(pid, url)
 
