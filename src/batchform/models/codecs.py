@@ -95,6 +95,10 @@ def parse_csv_floats(body: bytes) -> FloatMatrix:
         return np.empty((0, 0), dtype=np.float64)
     first_end = body.find(b"\n", start, end)
     columns = body.count(b",", start, end if first_end < 0 else first_end) + 1
+    if end - start < _ARROW_FROM_BYTES and body.find(b'"', start, end) < 0:
+        # pyarrow's reader costs ~0.3 ms a call whatever the size: a SingleRecord request's
+        # record is parsed 10x faster by float(), which accepts every unquoted number it does.
+        return _read_csv_leniently(body[start:end], columns)
     try:
         matrix = _read_csv_with_arrow(_with_line_end(body, start, end), columns)
     except pa.ArrowInvalid:
@@ -106,6 +110,7 @@ def parse_csv_floats(body: bytes) -> FloatMatrix:
     return _read_csv_leniently(body[start:end], columns)
 
 
+_ARROW_FROM_BYTES = 4096  # smaller unquoted payloads are parsed by float() (same values)
 _WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.strip() removes
 
 

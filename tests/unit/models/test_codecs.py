@@ -231,3 +231,31 @@ def test_decoding_csv_does_not_import_pandas() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines() == ["[[1.0, 2.0], [nan, 4.0], [5.0, 6.0]]", "False"]
+
+
+# Payloads under 4 KiB are parsed by float(), larger ones by pyarrow: the same records must
+# give the same values or the same 400 either way.
+BOTH_PATHS_BODIES = [
+    b"1,2.5,-3e2\n4,5,6\n", b"7,8", b"1,2\r\n3,4\r\n", b"1,,3\nnan,NaN,inf", b"-nan,+inf,INF",
+    b" 1 , +2,1_000,.5,Infinity", b"1,2,3\n4,5\n7,8,9", b"1,2\n\n3,4", b"1,2\r\n\r\n3,4\r\n",
+    b",\n1,2\n,\n", b"1,2\n3,4\n5,abc", b"age,height\n1,2", b"1e400,-1e-400,4.9e-324",
+    b"0x10,1", b"1e,1", b'"1.5",2', b"0.1,1e5\n1E5,1.\n-.5,+.5e-3", b"5\n\n6\n",
+]  # fmt: skip
+
+
+def outcome(body: bytes, rows: int) -> object:
+    try:
+        return codecs.parse_csv_floats(body)[:rows].tobytes()
+    except InvocationError as error:
+        return error.status, error.message
+
+
+@pytest.mark.parametrize("body", BOTH_PATHS_BODIES)
+def test_small_and_large_payloads_parse_alike(body: bytes) -> None:
+    columns = body.strip().split(b"\n")[0].count(b",") + 1
+    filler = ",".join(["0.25"] * columns).encode()
+    large = body.rstrip() + b"\n" + b"\n".join([filler] * (8192 // len(filler))) + b"\n"
+    rows = len(body.strip().split(b"\n"))
+
+    assert len(body) < 4096 < len(large)
+    assert outcome(large, rows) == outcome(body, rows)

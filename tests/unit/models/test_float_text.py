@@ -29,9 +29,16 @@ EDGE_VALUES = [
 ]  # fmt: skip
 
 
+def formatted_in_c(values: list[float] | np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """``values`` repeated to at least 256: fewer are written by str() itself."""
+    array: np.ndarray = np.asarray(values, dtype=dtype)
+    return np.tile(array, -(-256 // len(array)))
+
+
 def test_edge_values_match_str() -> None:
-    values = np.array(EDGE_VALUES)
+    values = formatted_in_c(EDGE_VALUES)
     assert csv_lines(values) == written_by_str(values)
+    assert csv_lines(np.array(EDGE_VALUES)) == written_by_str(np.array(EDGE_VALUES))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -51,20 +58,20 @@ def test_probabilities_of_a_classifier_match_str() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=50))
 def test_any_doubles_match_str(values: list[float]) -> None:
-    array = np.array(values, dtype=np.float64)
+    array = formatted_in_c(values)
     assert csv_lines(array) == written_by_str(array)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(width=32), min_size=1, max_size=50))
 def test_any_float32_match_str(values: list[float]) -> None:
-    array = np.array(values, dtype=np.float32)
+    array = formatted_in_c(values, np.float32)
     assert csv_lines(array) == written_by_str(array)
 
 
 def test_a_slice_of_a_larger_array() -> None:
-    values = np.arange(10, dtype=np.float64) / 4
-    assert csv_lines(values[3:7]) == written_by_str(values[3:7])
+    values = np.arange(1000, dtype=np.float64) / 4
+    assert csv_lines(values[300:700]) == written_by_str(values[300:700])
 
 
 def test_empty_and_two_dimensional_input() -> None:
