@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import pickle
 import sys
@@ -280,3 +281,30 @@ def test_missing_framework_says_which_extra_to_install(
         asyncio.run(open_model(spec, cache_dir=tmp_path, environment={}))
 
     assert "pip install 'batchform[xgboost]'" in caught.value.message
+
+
+@pytest.mark.parametrize("kind", ["gbtree", "dart", "gblinear"])
+@pytest.mark.parametrize(
+    "objective", ["binary:logistic", "reg:squarederror", "multi:softprob", "count:poisson"]
+)
+def test_every_booster_kind_answers_what_predict_on_a_dmatrix_gives(
+    tmp_path: Path, breast_cancer: tuple[Floats, np.ndarray], kind: str, objective: str
+) -> None:
+    # Tree boosters predict dense input in place (no DMatrix); dart and linear ones cannot
+    # do so identically: every kind must still print the container's scores bit for bit.
+    features, labels = breast_cancer
+    features = features.copy()
+    features[::7, 3] = np.nan
+    params: dict[str, Any] = {"objective": objective, "booster": kind, "nthread": 1}
+    if objective == "multi:softprob":
+        params["num_class"] = 3
+        labels = labels + (features[:, 0] > np.median(features[:, 0]))
+    trained = xgb.train(params, xgb.DMatrix(features, label=labels), num_boost_round=6)
+    model = open_xgboost(tmp_path, {"xgboost-model": bytes(trained.save_raw("ubj"))})
+    cells = [["" if math.isnan(v) else repr(v) for v in row] for row in features.tolist()]
+    body = "\n".join(",".join(row) for row in cells).encode()
+
+    output = invoke(model, body + b"\n", "text/csv", "text/csv")
+
+    expected = trained.predict(xgb.DMatrix(features, missing=np.nan))
+    assert output == "".join(f"{row}\n" for row in expected.tolist()).encode()

@@ -133,6 +133,7 @@ class XGBoostRuntime:
         self._default_accept = codecs.CSV
         self._iteration_range: tuple[int, int] = (0, 0)
         self._selection: Selection | None = None
+        self._predicts_in_place = False
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         """Load the booster and read the container's environment variables."""
@@ -148,6 +149,7 @@ class XGBoostRuntime:
         inference_output = env.get(INFERENCE_OUTPUT_ENV)
         if inference_output is not None:  # set, even empty, turns it on (as in the container)
             self._selection = Selection.of(inference_output, booster)
+        self._predicts_in_place = booster_type(booster) == "gbtree"
         self._booster = booster
 
     def execution_parameters(self) -> ExecutionParameters:
@@ -190,35 +192,47 @@ class XGBoostRuntime:
         expected = self._loaded().num_features()
         return self._answer(self._features_matrix(features, expected), chosen)
 
-    def _answer(self, matrix: xgb.DMatrix, chosen: str) -> Answer:
+    def _answer(self, matrix: xgb.DMatrix | codecs.FloatMatrix, chosen: str) -> Answer:
         predictions = self._predict(matrix)
         if self._selection is not None:
             return Answer(encode_selected(predictions, self._selection, chosen), chosen)
         return Answer(encode_predictions(predictions, chosen), chosen)
 
-    def _matrix(self, body: bytes, input_format: InputFormat) -> xgb.DMatrix:
+    def _matrix(self, body: bytes, input_format: InputFormat) -> xgb.DMatrix | codecs.FloatMatrix:
         expected = self._loaded().num_features()
         if input_format == "csv":
             dense = codecs.parse_csv_floats(body)
             _check_feature_count(dense.shape[1], expected, "csv")
-            return xgb.DMatrix(dense, missing=np.nan, nthread=self._nthread)
+            return self._dense_matrix(dense)
         if input_format == "recordio-protobuf":
             return self._protobuf_matrix(body, expected)
         rows = codecs.parse_libsvm(body)
         _check_feature_count(rows.min_columns, expected, "libsvm")
         return self._sparse_matrix(rows, expected)
 
-    def _protobuf_matrix(self, body: bytes, expected: int) -> xgb.DMatrix:
+    def _protobuf_matrix(self, body: bytes, expected: int) -> xgb.DMatrix | codecs.FloatMatrix:
         return self._features_matrix(recordio_protobuf.decode_features(body), expected)
 
     def _features_matrix(
         self, features: codecs.FloatMatrix | recordio_protobuf.SparseFeatures, expected: int
-    ) -> xgb.DMatrix:
+    ) -> xgb.DMatrix | codecs.FloatMatrix:
         if isinstance(features, recordio_protobuf.SparseFeatures):
             _check_feature_count(features.columns, expected, "recordio-protobuf")
             return self._sparse_matrix(features.rows, expected)
         _check_feature_count(features.shape[1], expected, "recordio-protobuf")
-        return xgb.DMatrix(features, missing=np.nan, nthread=self._nthread)
+        return self._dense_matrix(features)
+
+    def _dense_matrix(self, dense: codecs.FloatMatrix) -> xgb.DMatrix | codecs.FloatMatrix:
+        """``dense`` itself where the booster predicts it in place, else its DMatrix.
+
+        A tree booster predicts a dense array in place with the same float32 values and
+        trees as through a DMatrix, bit for bit, without building the DMatrix (~0.1 ms a
+        request, a quarter of a large request's predict time). Dart (which weighs its
+        trees differently in place) and linear boosters (which cannot) keep the DMatrix.
+        """
+        if self._predicts_in_place:
+            return dense
+        return xgb.DMatrix(dense, missing=np.nan, nthread=self._nthread)
 
     def _sparse_matrix(self, rows: codecs.SparseRows, expected: int) -> xgb.DMatrix:
         csr = scipy.sparse.csr_matrix(
@@ -226,9 +240,17 @@ class XGBoostRuntime:
         )
         return xgb.DMatrix(csr, missing=np.nan, nthread=self._nthread)
 
-    def _predict(self, matrix: xgb.DMatrix) -> npt.NDArray[Any]:
+    def _predict(self, matrix: xgb.DMatrix | codecs.FloatMatrix) -> npt.NDArray[Any]:
+        booster = self._loaded()
         try:
-            return self._loaded().predict(
+            if isinstance(matrix, np.ndarray):
+                return booster.inplace_predict(
+                    matrix,
+                    missing=np.nan,
+                    validate_features=False,
+                    iteration_range=self._iteration_range,
+                )
+            return booster.predict(
                 matrix, validate_features=False, iteration_range=self._iteration_range
             )
         except xgb.core.XGBoostError as exc:
@@ -345,6 +367,11 @@ class Selection:
 def selected_output_keys(inference_output: str) -> tuple[str, ...]:
     """The container's parsing: spaces removed, lower-cased, split on commas."""
     return tuple(inference_output.replace(" ", "").lower().split(","))
+
+
+def booster_type(booster: xgb.Booster) -> str:
+    """``gbtree``, ``dart`` or ``gblinear``, from the saved config."""
+    return str(json.loads(booster.save_config())["learner"]["gradient_booster"]["name"])
 
 
 def booster_objective(booster: xgb.Booster) -> tuple[str, int]:
