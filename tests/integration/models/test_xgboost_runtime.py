@@ -308,3 +308,14 @@ def test_every_booster_kind_answers_what_predict_on_a_dmatrix_gives(
 
     expected = trained.predict(xgb.DMatrix(features, missing=np.nan))
     assert output == "".join(f"{row}\n" for row in expected.tolist()).encode()
+
+
+def test_fewer_features_than_the_model_are_missing_ones(
+    model: Model, booster: xgb.Booster, rows: Floats
+) -> None:
+    narrow = rows[:, : booster.num_features() - 3]
+
+    output = invoke(model, csv_body(narrow), "text/csv", "text/csv")
+
+    expected = booster.predict(xgb.DMatrix(narrow), validate_features=False)
+    assert output == "".join(f"{score}\n" for score in expected.tolist()).encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -11,15 +12,16 @@ import pytest
 
 from batchform.errors import InvocationError, ModelUnreachableError
 from batchform.models.base import Answer, ExecutionParameters, Model
-from batchform.models.inprocess import InProcessModel
+from batchform.models.inprocess import QUICK_ANSWER_S, SMALL_REQUEST_BYTES, InProcessModel
 
 
 class EchoRuntime:
-    """Echoes the body with its headers; blocks on ``gate`` when the body is ``b"wait"``."""
+    """Echoes the body with its headers; blocks on ``gate`` when the body starts with
+    ``b"wait"``, sleeps longer than a quick answer on ``b"sleep"``."""
 
     def __init__(self) -> None:
         self.gate = threading.Event()
-        self.threads: set[int] = set()
+        self.threads_by_body: dict[bytes, int] = {}
 
     def load(self, model_dir: Path, env: Mapping[str, str]) -> None:
         return None
@@ -28,9 +30,11 @@ class EchoRuntime:
         return ExecutionParameters(max_concurrent_transforms=3)
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
-        self.threads.add(threading.get_ident())
-        if body == b"wait" and not self.gate.wait(timeout=30):
+        self.threads_by_body[body] = threading.get_ident()
+        if body.startswith(b"wait") and not self.gate.wait(timeout=30):
             raise TimeoutError("gate never opened")
+        if body == b"sleep":
+            time.sleep(2 * QUICK_ANSWER_S)
         if body == b"boom":
             raise RuntimeError("the model fell over")
         if body == b"bad":
@@ -49,18 +53,38 @@ def test_invoke_passes_bytes_and_headers_through() -> None:
 def test_invoke_runs_off_the_event_loop_thread() -> None:
     runtime = EchoRuntime()
     model = InProcessModel(runtime, name="echo")
+    large = b"wait" + b"." * SMALL_REQUEST_BYTES  # large requests always go to a thread
 
     async def main() -> None:
-        slow = asyncio.create_task(model.invoke(b"wait", content_type=None, accept=None))
+        slow = asyncio.create_task(model.invoke(large, content_type=None, accept=None))
+        await asyncio.sleep(0)  # let it start
         # The loop is free while the slow call blocks its worker thread.
         fast = await model.invoke(b"quick", content_type=None, accept=None)
         assert not slow.done()
         runtime.gate.set()
         assert fast.body == b"quick|None|None"
-        assert (await slow).body == b"wait|None|None"
+        assert (await slow).body.startswith(b"wait")
 
     asyncio.run(main())
-    assert threading.get_ident() not in runtime.threads
+    assert runtime.threads_by_body[large] != threading.get_ident()
+
+
+def test_small_quick_requests_are_answered_on_the_loop_until_one_is_slow() -> None:
+    runtime = EchoRuntime()
+    model = InProcessModel(runtime, name="echo")
+    bodies = [b"first", b"second", b"sleep", b"after-slow", b"again"]
+
+    async def main() -> None:
+        for body in bodies:
+            await model.invoke(body, content_type=None, accept=None)
+
+    asyncio.run(main())
+    on_loop = {body: runtime.threads_by_body[body] == threading.get_ident() for body in bodies}
+    # The first is timed in a thread; quick ones then stay on the loop; the slow one holds
+    # it once, and the request after it goes back to a thread, where it is timed again.
+    assert on_loop == {
+        b"first": False, b"second": True, b"sleep": True, b"after-slow": False, b"again": True,
+    }  # fmt: skip
 
 
 def test_foreign_exceptions_become_a_500_answer() -> None:

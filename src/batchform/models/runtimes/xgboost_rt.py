@@ -230,8 +230,8 @@ class XGBoostRuntime:
         request, a quarter of a large request's predict time). Dart (which weighs its
         trees differently in place) and linear boosters (which cannot) keep the DMatrix.
         """
-        if self._predicts_in_place:
-            return dense
+        if self._predicts_in_place and dense.shape[1] == self._loaded().num_features():
+            return dense  # (in place wants every feature; a DMatrix takes fewer as missing)
         return xgb.DMatrix(dense, missing=np.nan, nthread=self._nthread)
 
     def _sparse_matrix(self, rows: codecs.SparseRows, expected: int) -> xgb.DMatrix:
