@@ -46,32 +46,35 @@ def csv_lines(values: npt.NDArray[Any]) -> bytes:
         return ("\n".join(map(str, numbers.tolist())) + "\n").encode()
     text = _as_python_writes(numbers)
     # "" then "\n" after each value: the joined strings' data buffer is the whole answer.
-    joined = pc.binary_join_element_wise(text, "", "\n")
+    nothing, newline = _arrow_strings(["", "\n"])
+    joined = pc.binary_join_element_wise(text, nothing, newline)
     _, offsets, data = joined.buffers()
     ends = np.frombuffer(offsets, dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1]
     return memoryview(data)[int(ends[0]) : int(ends[-1])].tobytes()
 
 
 def _as_python_writes(numbers: npt.NDArray[np.float64]) -> pa.StringArray:
-    text = pc.cast(pa.array(numbers), pa.string())
+    text = pc.cast(_arrow_floats(numbers), pa.string())
     magnitude = np.abs(numbers)
     with np.errstate(invalid="ignore"):
         whole = np.trunc(numbers) == numbers  # False for NaN, True for ±inf
     fixed = magnitude < _FIXED_HIGH  # False for NaN and ±inf
     whole_fixed = whole & fixed
     if whole_fixed.any():
-        text = pc.if_else(pa.array(whole_fixed), pc.binary_join_element_wise(text, ".0", ""), text)
+        point_zero, nothing = _arrow_strings([".0", ""])
+        with_point = pc.binary_join_element_wise(text, point_zero, nothing)
+        text = pc.if_else(_arrow_bools(whole_fixed), with_point, text)
     tiny = (magnitude < _FIXED_LOW) & (numbers != 0)
     huge = np.isfinite(numbers) & (magnitude >= _EXPONENT_HIGH)
     as_is = whole_fixed | (fixed & (magnitude >= _FIXED_LOW)) | huge
     if tiny.any():
-        rewritten, unsure = _rewritten_tiny(pc.filter(text, pa.array(tiny)))
-        text = pc.replace_with_mask(text, pa.array(tiny), rewritten)
+        rewritten, unsure = _rewritten_tiny(pc.filter(text, _arrow_bools(tiny)))
+        text = pc.replace_with_mask(text, _arrow_bools(tiny), rewritten)
         as_is[np.flatnonzero(tiny)[~unsure]] = True
     other = ~as_is
     if other.any():
-        written_by_str = [str(number) for number in numbers[other].tolist()]
-        text = pc.replace_with_mask(text, pa.array(other), pa.array(written_by_str, pa.string()))
+        written_by_str = _arrow_strings([str(number) for number in numbers[other].tolist()])
+        text = pc.replace_with_mask(text, _arrow_bools(other), written_by_str)
     return text
 
 
@@ -84,4 +87,33 @@ def _rewritten_tiny(text: pa.StringArray) -> tuple[pa.StringArray, npt.NDArray[n
     text = pc.replace_substring(text, ".e", "e")  # one digit: 1e-05, not 1.e-05
     text = pc.replace_substring_regex(text, r"e-(\d)$", r"e-0\1")  # Python: two digits at least
     python_shape = pc.match_substring_regex(text, r"^-?[1-9](\.\d+)?e-\d\d+$")
-    return text, ~python_shape.to_numpy(zero_copy_only=False)
+    return text, ~_numpy_bools(python_shape)
+
+
+# Arrays (and string scalars) are made from and read as buffers: pa.array(), pa.scalar() and
+# to_numpy() import pandas (~40 MB and 0.2 s in an instance) only to ask if it is installed.
+
+
+def _arrow_floats(numbers: npt.NDArray[np.float64]) -> pa.Array:
+    buffer = pa.py_buffer(np.ascontiguousarray(numbers))
+    return pa.Array.from_buffers(pa.float64(), len(numbers), [None, buffer])
+
+
+def _arrow_bools(mask: npt.NDArray[np.bool_]) -> pa.Array:
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, bits])
+
+
+def _arrow_strings(texts: list[str]) -> pa.Array:
+    encoded = [text.encode() for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(item) for item in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
+
+
+def _numpy_bools(array: pa.BooleanArray) -> npt.NDArray[np.bool_]:
+    """A boolean array without nulls (what the string kernels return for non-null input)."""
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    end = array.offset + len(array)
+    return np.unpackbits(bits, count=end, bitorder="little")[array.offset :].astype(bool)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -91,3 +93,17 @@ def test_confident_probabilities_are_rewritten_in_c_not_by_str() -> None:
     assert not unsure.any()
     assert rewritten.to_pylist() == [str(value) for value in values[tiny].tolist()]
     assert csv_lines(values) == written_by_str(values)
+
+
+def test_formatting_does_not_import_pandas() -> None:
+    # pa.array(), pa.scalar() and to_numpy() import pandas (~40 MB in every instance).
+    script = (
+        "import sys, numpy as np; from batchform.models.float_text import csv_lines; "
+        "values = np.array([0.5, 3.0, 2e-5, 1e-8, 5e12, float('nan')] * 100); "
+        "assert csv_lines(values) == ('\\n'.join(map(str, values.tolist())) + '\\n').encode(); "
+        "print('pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"
