@@ -389,3 +389,32 @@ def _connections_to(port: int) -> list[Any]:
 def _nodelay(fd: int) -> int:
     with socket.socket(fileno=os.dup(fd)) as sock:
         return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+class _ImportSearches:
+    """A meta path finder that only counts the module searches that reach it."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+def test_invocations_search_for_no_module(server: Server) -> None:
+    # A failed import is not cached: an `import x` of a missing module inside the HTTP
+    # stack (httpcore's sniffio) searched sys.path on every request, +0.6 ms each.
+    searches = _ImportSearches()
+
+    async def invoke_many(model: ContainerModel) -> None:
+        await model.invoke(b"warm", content_type="text/csv", accept=None)  # lazy imports
+        sys.meta_path.insert(0, searches)
+        try:
+            for _ in range(20):
+                await model.invoke(b"1,2", content_type="text/csv", accept=None)
+        finally:
+            sys.meta_path.remove(searches)
+
+    with_model(server.url, invoke_many)
+
+    assert searches.names == []
