@@ -13,6 +13,7 @@ default ``bench/data/gap-latest.md``), keeping the rest of the file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench import contenders, data, gap_report, revision
+from bench import contenders, data, gap_report, revision, services
 from bench.contenders import Bench
 from bench.data import DATA_DIR, Dataset
 from bench.measure import Measurement, run_measured
@@ -132,22 +133,40 @@ def byte_count_model() -> Path:
     return archive
 
 
-def bounded(bench: Bench, ds: Dataset, *, split: str, payload_mb: int) -> Measurement:
-    """The byte-count model over ``ds``: peak RSS against MaxPayloadInMB."""
-    out = bench.out_dir(f"bounded-{ds.name}")
-    command = [
-        BATCHFORM, "transform", "--home", str(bench.home),
-        "--job-name", f"bounded-{time.time_ns()}", "--image", "python",
-        "--model-data", str(byte_count_model()), "--input", str(ds.path),
-        "--output", str(out), "--content-type", ds.content_type, "--split-type", split,
-        "--max-payload-mb", str(payload_mb), "--accept", "text/csv",
-    ]  # fmt: skip
-    done = run_measured(command)
+def byte_count_job(
+    bench: Bench,
+    ds: Dataset,
+    *,
+    split: str = "Line",
+    payload_mb: int = 6,
+    strategy: str = "MultiRecord",
+    over_http: bool = False,
+) -> Measurement:
+    """The byte-count model over ``ds`` (batchform's own costs: memory against MaxPayloadInMB,
+    time per request), in-process or behind ``serve-model``."""
+    label = f"bytes-{split.lower()}-{strategy.lower()}{'-http' if over_http else ''}"
+    with contextlib.ExitStack() as stack:
+        image, watch = "python", []
+        if over_http:
+            served = stack.enter_context(
+                services.serve_model(bench.home, "python", byte_count_model())
+            )
+            image, watch = "bench-byte-count-http", [served.pid]
+            services.register_url_image(bench.home, image, served.url)
+        out = bench.out_dir(label)
+        command = [
+            BATCHFORM, "transform", "--home", str(bench.home),
+            "--job-name", f"bytes-{time.time_ns()}", "--image", image,
+            "--model-data", str(byte_count_model()), "--input", str(ds.path),
+            "--output", str(out), "--content-type", ds.content_type, "--split-type", split,
+            "--strategy", strategy, "--max-payload-mb", str(payload_mb), "--accept", "text/csv",
+        ]  # fmt: skip
+        done = run_measured(command, also_watch=watch)
     answered = sum(1 for _ in (out / f"{ds.path.name}.out").open("rb"))
     notes = {"payload MB": str(payload_mb), "peak MB by process": done.peak_by_role}
     notes["answers"] = str(answered)
     return Measurement(
-        f"bounded-{split.lower()}", ds.name, ds.rows, ds.size_bytes, done.wall_s,
+        label, ds.name, ds.rows, ds.size_bytes, done.wall_s,
         done.peak_rss_bytes, done.peak_pss_bytes, done.cpu_s, notes,
     )  # fmt: skip
 
@@ -173,9 +192,19 @@ def plan(bench: Bench, size: Sizes) -> list[tuple[str, Callable[[], Measurement]
         ("single", partial(contenders.inprocess, bench, single, strategy="SingleRecord")),
         ("http-multi", partial(contenders.over_http, bench, http_single)),
         ("http-single", partial(contenders.over_http, bench, http_single, strategy="SingleRecord")),
-        ("bounded-base", partial(bounded, bench, one, split="Line", payload_mb=6)),
-        ("wide-lines", partial(bounded, bench, wide_lines(size), split="Line", payload_mb=12)),
-        ("blob", partial(bounded, bench, blob(size), split="None", payload_mb=size.blob_mb)),
+        ("noop-multi", partial(byte_count_job, bench, single)),
+        ("noop-single", partial(byte_count_job, bench, single, strategy="SingleRecord")),
+        ("noop-http-multi", partial(byte_count_job, bench, http_single, over_http=True)),
+        (
+            "noop-http-single",
+            partial(byte_count_job, bench, http_single, strategy="SingleRecord", over_http=True),
+        ),
+        ("bounded-base", partial(byte_count_job, bench, one)),
+        ("wide-lines", partial(byte_count_job, bench, wide_lines(size), payload_mb=12)),
+        (
+            "blob",
+            partial(byte_count_job, bench, blob(size), split="None", payload_mb=size.blob_mb),
+        ),
     ]
     return runs
 

@@ -106,6 +106,20 @@ def targets(context: Context) -> list[Target]:
             "ms",
         ),
         Target(
+            "SingleRecord, extra per record in-process, a model that does nothing (ours alone)",
+            _per_request_ms("noop-single", "noop-multi"),
+            "≤ 0.3 ms",
+            lambda x: x <= 0.3,
+            "ms",
+        ),
+        Target(
+            "SingleRecord, extra per record over HTTP, a model that does nothing (ours alone)",
+            _per_request_ms("noop-http-single", "noop-http-multi"),
+            "≤ 1.2 ms",
+            lambda x: x <= 1.2,
+            "ms",
+        ),
+        Target(
             "10 MB lines (MaxPayloadInMB 12): peak RSS beyond a one-record job",
             _payloads_held("wide-lines"),
             "bounded (≤ 3 payloads)",
