@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="100k rows, small objects")
     parser.add_argument("--out", type=Path, default=DATA_DIR / "gap-latest.md")
+    parser.add_argument(
+        "--only", help="comma-separated figures (printed, no report), e.g. http-single"
+    )
     args = parser.parse_args(argv)
     before_sha = revision.git("rev-parse", "--verify", f"{args.before}^{{commit}}").strip()
     revision.use_revision(before_sha)  # exports it (and sets PYTHONPATH, undone below)
@@ -250,7 +253,12 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     size = QUICK if args.quick else FULL
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    found = measure(plan(bench, size), DATA_DIR / "src" / before_sha / "src", args.repeat)
+    runs = plan(bench, size)
+    if args.only:
+        runs = [(key, run) for key, run in runs if key in args.only.split(",")]
+    found = measure(runs, DATA_DIR / "src" / before_sha / "src", args.repeat)
+    if args.only:
+        return
     head = revision.git("log", "-1", "--format=%h").strip()
     context = gap_report.Context(started, before_sha[:7], head, args.repeat, size.gap_rows)
     gap_report.write(args.out, gap_report.render(found, context))
