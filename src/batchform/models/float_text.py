@@ -6,18 +6,19 @@ our outputs must be byte-identical to theirs. Formatting a million scores that w
 same shortest round-trip digits (double-conversion's shortest mode, as Python's repr) and
 only lays them out differently:
 
-==========================  ====================  ==========================
-magnitude                   pyarrow               Python
-==========================  ====================  ==========================
-whole numbers below 1e10    ``151``               ``151.0``
-1e-6 ≤ x < 1e-4             ``0.0000015``         ``1.5e-06``
-below 1e-6                  ``1.23e-7``           ``1.23e-07``
-1e10 ≤ x < 1e16             ``2.84e+10``          ``28400000000.5``
-==========================  ====================  ==========================
+==========================  ========================  ==========================
+magnitude                   pyarrow                   Python
+==========================  ========================  ==========================
+whole numbers below 1e10    ``151``                   ``151.0``
+1e-6 ≤ x < 1e-4             ``0.0000015``             ``1.5e-06``
+below 1e-6                  ``1.23e-7``               ``1.23e-07``
+1e10 ≤ x < 1e16             ``2.84000000005e+10``     ``28400000000.5``
+==========================  ========================  ==========================
 
 So pyarrow's text is taken, rewritten where the layouts differ (with RE2 patterns, in C),
 and checked against the shape Python writes; 1e10 ≤ x < 1e16, NaN, ±inf and anything whose
-rewrite does not have Python's shape go through ``str`` itself (rare in scores).
+rewrite does not have Python's shape go through ``str`` itself (rare in scores), and so do
+arrays of fewer than 256 values (pyarrow's dozen calls would cost more than they save).
 """
 
 from __future__ import annotations
