@@ -178,9 +178,13 @@ def _float_chunk(chunk: pa.Array) -> FloatMatrix:
     values = np.frombuffer(data, dtype=np.float64, count=end)[chunk.offset :]
     if chunk.null_count == 0:
         return values
-    bits = np.frombuffer(validity, dtype=np.uint8)
-    valid = np.unpackbits(bits, count=end, bitorder="little")[chunk.offset :].astype(bool)
-    return np.where(valid, values, np.nan)
+    return np.where(unpacked_bits(validity, chunk.offset, len(chunk)), values, np.nan)
+
+
+def unpacked_bits(bitmap: pa.Buffer, offset: int, length: int) -> npt.NDArray[np.bool_]:
+    """An Arrow bitmap (a validity bitmap, a boolean array's values) as one bool per element."""
+    bits = np.frombuffer(bitmap, dtype=np.uint8)
+    return np.unpackbits(bits, count=offset + length, bitorder="little")[offset:].astype(bool)
 
 
 def _read_csv_leniently(payload: bytes, columns: int) -> FloatMatrix:

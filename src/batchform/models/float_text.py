@@ -30,6 +30,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchform.models.codecs import unpacked_bits
+
 _ARROW_FROM_VALUES = 256  # fewer values are written by str() itself
 # Where both pyarrow and Python write a float in fixed notation.
 _FIXED_LOW = 1e-4
@@ -69,8 +71,9 @@ def _as_python_writes(numbers: npt.NDArray[np.float64]) -> pa.StringArray:
     huge = np.isfinite(numbers) & (magnitude >= _EXPONENT_HIGH)
     as_is = whole_fixed | (fixed & (magnitude >= _FIXED_LOW)) | huge
     if tiny.any():
-        rewritten, unsure = _rewritten_tiny(pc.filter(text, _arrow_bools(tiny)))
-        text = pc.replace_with_mask(text, _arrow_bools(tiny), rewritten)
+        tiny_bits = _arrow_bools(tiny)
+        rewritten, unsure = _rewritten_tiny(pc.filter(text, tiny_bits))
+        text = pc.replace_with_mask(text, tiny_bits, rewritten)
         as_is[np.flatnonzero(tiny)[~unsure]] = True
     other = ~as_is
     if other.any():
@@ -88,11 +91,12 @@ def _rewritten_tiny(text: pa.StringArray) -> tuple[pa.StringArray, npt.NDArray[n
     text = pc.replace_substring(text, ".e", "e")  # one digit: 1e-05, not 1.e-05
     text = pc.replace_substring_regex(text, r"e-(\d)$", r"e-0\1")  # Python: two digits at least
     python_shape = pc.match_substring_regex(text, r"^-?[1-9](\.\d+)?e-\d\d+$")
-    return text, ~_numpy_bools(python_shape)
+    return text, ~unpacked_bits(python_shape.buffers()[1], python_shape.offset, len(python_shape))
 
 
-# Arrays (and string scalars) are made from and read as buffers: pa.array(), pa.scalar() and
-# to_numpy() import pandas (~40 MB and 0.2 s in an instance) only to ask if it is installed.
+# Arrays (and string scalars) are made from and read as buffers (codecs.unpacked_bits):
+# pa.array(), pa.scalar() and to_numpy() import pandas (~40 MB and 0.2 s in an instance) only
+# to ask if it is installed.
 
 
 def _arrow_floats(numbers: npt.NDArray[np.float64]) -> pa.Array:
@@ -111,10 +115,3 @@ def _arrow_strings(texts: list[str]) -> pa.Array:
     np.cumsum([len(item) for item in encoded], out=offsets[1:])
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
     return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
-
-
-def _numpy_bools(array: pa.BooleanArray) -> npt.NDArray[np.bool_]:
-    """A boolean array without nulls (what the string kernels return for non-null input)."""
-    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-    end = array.offset + len(array)
-    return np.unpackbits(bits, count=end, bitorder="little")[array.offset :].astype(bool)

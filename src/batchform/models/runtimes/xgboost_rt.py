@@ -203,7 +203,7 @@ class XGBoostRuntime:
         if input_format == "csv":
             dense = codecs.parse_csv_floats(body)
             _check_feature_count(dense.shape[1], expected, "csv")
-            return self._dense_matrix(dense)
+            return self._dense_matrix(dense, expected)
         if input_format == "recordio-protobuf":
             return self._protobuf_matrix(body, expected)
         rows = codecs.parse_libsvm(body)
@@ -220,9 +220,11 @@ class XGBoostRuntime:
             _check_feature_count(features.columns, expected, "recordio-protobuf")
             return self._sparse_matrix(features.rows, expected)
         _check_feature_count(features.shape[1], expected, "recordio-protobuf")
-        return self._dense_matrix(features)
+        return self._dense_matrix(features, expected)
 
-    def _dense_matrix(self, dense: codecs.FloatMatrix) -> xgb.DMatrix | codecs.FloatMatrix:
+    def _dense_matrix(
+        self, dense: codecs.FloatMatrix, expected: int
+    ) -> xgb.DMatrix | codecs.FloatMatrix:
         """``dense`` itself where the booster predicts it in place, else its DMatrix.
 
         A tree booster predicts a dense array in place with the same float32 values and
@@ -230,7 +232,7 @@ class XGBoostRuntime:
         request, a quarter of a large request's predict time). Dart (which weighs its
         trees differently in place) and linear boosters (which cannot) keep the DMatrix.
         """
-        if self._predicts_in_place and dense.shape[1] == self._loaded().num_features():
+        if self._predicts_in_place and dense.shape[1] == expected:
             return dense  # (in place wants every feature; a DMatrix takes fewer as missing)
         return xgb.DMatrix(dense, missing=np.nan, nthread=self._nthread)
 
@@ -369,14 +371,19 @@ def selected_output_keys(inference_output: str) -> tuple[str, ...]:
     return tuple(inference_output.replace(" ", "").lower().split(","))
 
 
+def _learner_config(booster: xgb.Booster) -> dict[str, Any]:
+    """The ``learner`` section of the booster's saved config."""
+    return cast("dict[str, Any]", json.loads(booster.save_config())["learner"])
+
+
 def booster_type(booster: xgb.Booster) -> str:
     """``gbtree``, ``dart`` or ``gblinear``, from the saved config."""
-    return str(json.loads(booster.save_config())["learner"]["gradient_booster"]["name"])
+    return str(_learner_config(booster)["gradient_booster"]["name"])
 
 
 def booster_objective(booster: xgb.Booster) -> tuple[str, int]:
     """The objective name and ``num_class`` (0 when not multiclass) of the saved config."""
-    learner = json.loads(booster.save_config())["learner"]
+    learner = _learner_config(booster)
     num_class = learner.get("learner_model_param", {}).get("num_class", "")
     return str(learner["objective"]["name"]), int(num_class) if num_class else 0
 
