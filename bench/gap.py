@@ -244,9 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         "--only", help="comma-separated figures (printed, no report), e.g. http-single"
     )
     args = parser.parse_args(argv)
-    before_sha = revision.git("rev-parse", "--verify", f"{args.before}^{{commit}}").strip()
-    revision.use_revision(before_sha)  # exports it (and sets PYTHONPATH, undone below)
-    os.environ.pop("PYTHONPATH", None)
+    before_source, before_sha = revision.exported(args.before)
     bench = Bench(
         home=DATA_DIR / "home", out_root=DATA_DIR / "out", model=data.model_files(),
         ray_python=None,
@@ -256,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = plan(bench, size)
     if args.only:
         runs = [(key, run) for key, run in runs if key in args.only.split(",")]
-    found = measure(runs, DATA_DIR / "src" / before_sha / "src", args.repeat)
+    found = measure(runs, before_source, args.repeat)
     if args.only:
         return
     head = revision.git("log", "-1", "--format=%h").strip()

@@ -28,6 +28,15 @@ def git(*args: str) -> str:
 
 def use_revision(rev: str) -> str:
     """Export ``src/`` at ``rev`` (once) and make child processes import it; its description."""
+    source, sha = exported(rev)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(source), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    return f"`{git('log', '-1', '--format=%h %s', sha).strip()[:90]}` (exported with git archive)"
+
+
+def exported(rev: str) -> tuple[Path, str]:
+    """``src/`` of ``rev`` exported (once) under ``bench/data/src/<sha>/``, and the sha."""
     sha = git("rev-parse", "--verify", f"{rev}^{{commit}}").strip()
     if not sha or sha == "unknown":
         raise SystemExit(f"--rev {rev}: not a commit of this repository")
@@ -42,10 +51,7 @@ def use_revision(rev: str) -> str:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(partial, filter="data")
         partial.rename(target)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(target / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
-    return f"`{git('log', '-1', '--format=%h %s', sha).strip()[:90]}` (exported with git archive)"
+    return target / "src", sha
 
 
 def work_tree() -> str:
