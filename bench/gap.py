@@ -29,6 +29,7 @@ from bench import contenders, data, gap_report, revision, services
 from bench.contenders import Bench
 from bench.data import DATA_DIR, Dataset
 from bench.measure import Measurement, run_measured
+from bench.run import best_of
 from bench.services import BATCHFORM
 
 NOT_OURS = ("floor-", "imports")  # figures that run no batchform code
@@ -80,10 +81,6 @@ def code_of(source: Path | None) -> Iterator[None]:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = saved
-
-
-def best_of(repeat: int, run: Callable[[], Measurement]) -> Measurement:
-    return min((run() for _ in range(repeat)), key=lambda m: m.wall_s)
 
 
 def imports(bench: Bench, ds: Dataset) -> Measurement:
