@@ -7,29 +7,15 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.e2e.conftest import Server
 
 DEADLINE_S = 60.0
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(child) for child in text]
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    found = children(pid)
-    for child in list(found):
-        found += descendants(child)
-    return found
-
-
-def loaded_libraries(pid: int) -> str:
-    return Path(f"/proc/{pid}/maps").read_text()
+def loaded_libraries(process: psutil.Process) -> str:
+    return Path(f"/proc/{process.pid}/maps").read_text()
 
 
 def first_healthz_ok(url: str) -> list[int]:
@@ -54,11 +40,11 @@ def test_healthz_is_ready_once_the_forkserver_holds_the_frameworks(tmp_path: Pat
 
         assert set(statuses) <= {200, 503}
         forkservers = [
-            pid
-            for pid in descendants(server.process.pid)
-            if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            process
+            for process in psutil.Process(server.process.pid).children(recursive=True)
+            if "forkserver" in " ".join(process.cmdline())
         ]
         assert forkservers, "no forkserver under the server"
-        assert any("libxgboost" in loaded_libraries(pid) for pid in forkservers)
+        assert any("libxgboost" in loaded_libraries(process) for process in forkservers)
     finally:
         server.stop()
