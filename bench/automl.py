@@ -277,12 +277,22 @@ def read_rows(path: Path, *, header: bool) -> tuple[list[str], npt.NDArray[Any]]
 # --- metrics (shared by the report and the subprocesses) ---
 
 
+def positive_scores(scores: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+    """A binary model's P(positive) and its predicted labels (True: positive) from what it
+    saved: two columns (P(positive), 1.0 where its label is positive: a model with its own
+    decision threshold), or P(positive) alone, labelled positive above 0.5."""
+    if scores.ndim == 2:
+        return scores[:, 0], scores[:, 1] > 0.5
+    return scores, scores > 0.5
+
+
 def metric_values(kind: str, truth: npt.NDArray[Any], scores: npt.NDArray[Any]) -> dict[str, float]:
-    """``REPORTED[kind]`` of ``scores`` (P(positive) for binary, values for regression)."""
+    """``REPORTED[kind]`` of ``scores`` (for binary, see :func:`positive_scores`; values for
+    regression)."""
     from sklearn import metrics as m
 
     if kind == "binary":
-        predicted = scores > 0.5
+        scores, predicted = positive_scores(scores)
         return {
             "F1": float(m.f1_score(truth, predicted)),
             "AUC": float(m.roc_auc_score(truth, scores)),
@@ -301,7 +311,7 @@ def objective(kind: str, truth: npt.NDArray[Any], scores: npt.NDArray[Any]) -> f
     """The objective alone, vectorised without scikit-learn (for the bootstrap)."""
     if kind == "regression":
         return float(np.mean((truth - scores) ** 2))
-    predicted = scores > 0.5
+    _, predicted = positive_scores(scores)
     tp = float(np.sum(predicted & truth))
     fp = float(np.sum(predicted & ~truth))
     fn = float(np.sum(~predicted & truth))
@@ -719,33 +729,42 @@ def score_main(args: argparse.Namespace) -> None:
 def candidate_scores(
     containers: list[dict[str, Any]], features: npt.NDArray[Any], cache: str
 ) -> npt.NDArray[np.float64]:
-    """P(positive class) or the regression value of a candidate on ``features`` (str rows).
+    """The regression value of a candidate on ``features`` (str rows), or for binary two
+    columns: P(positive class), and 1.0 where its ``predicted_label`` is the positive class.
 
     HPO candidates: data processor → float32 CSR without zeros (what the feature-transform
-    container sends) → booster. ENSEMBLING: the one model's ``predict_proba`` / ``predict``.
+    container sends) → booster, labels at P(class 1) > 0.5 as the XGBoost container decides.
+    ENSEMBLING: the one model's ``predict_proba`` / ``predict``, labels as its container
+    decides them (``classification_outputs``, with the model's decision threshold).
     """
     import scipy.sparse  # type: ignore[import-untyped]
     import xgboost as xgb
 
     from batchform.models.artifacts import fetch_model_data
     from batchform.models.automl_artifacts import TabularEnsemble, load_artifact
+    from batchform.models.runtimes.automl_outputs import PREDICTED_LABEL, classification_outputs
 
     first = load_artifact(fetch_model_data(containers[0]["ModelDataUrl"], Path(cache)))
     if isinstance(first, TabularEnsemble):
         matrix = first.preprocessor.features(features)
-        if first.preprocessor.classes is None:
+        classes = first.preprocessor.classes
+        if classes is None:
             return np.asarray(first.estimator.predict(matrix), dtype=np.float64)
-        positive = first.preprocessor.classes.index(POSITIVE)
-        return np.asarray(first.estimator.predict_proba(matrix)[:, positive], dtype=np.float64)
+        proba = np.asarray(first.estimator.predict_proba(matrix), dtype=np.float64)
+        labels = classification_outputs(proba, classes, first.decision_threshold)[PREDICTED_LABEL]
+        predicted = np.asarray(labels) == POSITIVE
+        return np.column_stack([proba[:, classes.index(POSITIVE)], predicted]).astype(np.float64)
     booster = xgb.Booster()
     booster_dir = fetch_model_data(containers[1]["ModelDataUrl"], Path(cache))
     booster.load_model(bytearray((booster_dir / "xgboost-model").read_bytes()))
     csr = scipy.sparse.csr_matrix(first.features(features), dtype=np.float32)
     csr.eliminate_zeros()
     scores = np.asarray(booster.predict(xgb.DMatrix(csr, missing=np.nan)), dtype=np.float64)
-    if first.classes is not None and first.classes.index(POSITIVE) == 0:
-        return 1.0 - scores
-    return scores
+    if first.classes is None:
+        return scores
+    if first.classes.index(POSITIVE) == 0:
+        return np.column_stack([1.0 - scores, scores <= 0.5]).astype(np.float64)
+    return np.column_stack([scores, scores > 0.5]).astype(np.float64)
 
 
 def baseline_main(args: argparse.Namespace) -> None:

@@ -119,6 +119,15 @@ def test_objective_agrees_with_scikit_learn() -> None:
     assert automl.objective("regression", values, guesses) == pytest.approx(
         automl.metric_values("regression", values, guesses)["MSE"]
     )
+    # A model with its own decision threshold saves its labels beside P(positive).
+    labelled = np.column_stack([scores, scores > 0.3])
+    assert automl.objective("binary", truth, labelled) == pytest.approx(
+        automl.metric_values("binary", truth, labelled)["F1"]
+    )
+    assert automl.metric_values("binary", truth, labelled)["AUC"] == pytest.approx(
+        automl.metric_values("binary", truth, scores)["AUC"]
+    )
+    assert automl.objective("binary", truth, labelled) != automl.objective("binary", truth, scores)
 
 
 def test_paired_difference_is_signed_so_that_positive_is_better() -> None:
@@ -335,6 +344,7 @@ def test_direct_labels_equal_the_pipeline_containers(tmp_path: Path) -> None:
     scores = automl.candidate_scores(
         containers, automl.read_rows(features.path, header=False)[1], str(tmp_path / "cache")
     )
-    labels = np.where(scores > 0.5, automl.POSITIVE, automl.NEGATIVE)
+    _, positive = automl.positive_scores(scores)
+    labels = np.where(positive, automl.POSITIVE, automl.NEGATIVE)
     assert "\n".join(labels.tolist()) + "\n" == answer.decode()
     assert json.loads(json.dumps(done[0].candidate))  # what _job logs is JSON-ready

@@ -51,6 +51,7 @@ from batchform.automl.training import (
     cv_folds,
     held_out,
     oof_objective,
+    oof_threshold,
 )
 from batchform.models.automl_artifacts import TabularEnsemble, save_artifact
 
@@ -136,19 +137,30 @@ def run_ensembling(ctx: Context) -> bool:
                 chosen = _stack(ctx, families, fitted, folds, clock)
             else:
                 chosen = fitted[algorithm] = _fit_family(ctx, algorithm, folds, clock)
-            return _candidate(ctx, name, algorithm, chosen, clock)
+            return _candidate(ctx, name, algorithm, chosen, scored=held_out(folds), clock=clock)
 
         attempt(ctx, name, train)
     return cut
 
 
 def _candidate(
-    ctx: Context, name: str, algorithm: str, chosen: Fitted, clock: TrialClock
+    ctx: Context,
+    name: str,
+    algorithm: str,
+    chosen: Fitted,
+    *,
+    scored: npt.NDArray[np.int64],
+    clock: TrialClock,
 ) -> Trained:
+    """Write ``chosen``'s artifact, with the decision threshold its out-of-fold scores of the
+    rows ``scored`` want (binary F1 or BalancedAccuracy)."""
     clock.check()
     for model in (chosen.validation_model, chosen.final_model):
         _predict_single_threaded(model)
-    artifact = TabularEnsemble(ctx.preprocessor, chosen.final_model, ctx.problem.problem_type)
+    threshold = oof_threshold(ctx, chosen.oof, scored)
+    artifact = TabularEnsemble(
+        ctx.preprocessor, chosen.final_model, ctx.problem.problem_type, threshold
+    )
     uri = ctx.layout.ensemble_model(name)
     write_archive(uri, lambda directory: save_artifact(artifact, directory))
     validation_model, explained_model = chosen.validation_model, chosen.explained_model
@@ -157,8 +169,9 @@ def _candidate(
         algorithm,
         ensemble_containers(ctx.problem.problem_type, str(uri), ctx.spec.region),
         lambda features: _model_scores(validation_model, features, width),
-        chosen.described,
+        chosen.described if threshold is None else {**chosen.described, "threshold": threshold},
         explain=lambda features: _model_scores(explained_model, features, width),
+        threshold=threshold,
     )
 
 
@@ -275,18 +288,19 @@ def _tuned(ctx: Context, default: Fitted, folds: Folds, clock: TrialClock) -> Fi
     )
     space = _lightgbm_space(len(ctx.train.y))
     defaults = {key: _estimator(ctx, TUNED, 1).get_params()[key] for key in space}
+    scored = held_out(folds)
+
+    def value(oof: metrics.Scores) -> float:  # at the threshold the candidate would ship
+        return oof_objective(ctx, oof, scored, oof_threshold(ctx, oof, scored))
+
     study.add_trial(
-        optuna.trial.create_trial(
-            params=defaults,
-            distributions=space,
-            value=oof_objective(ctx, default.oof, held_out(folds)),
-        )
+        optuna.trial.create_trial(params=defaults, distributions=space, value=value(default.oof))
     )
     best: _Bagged | None = None
     for _ in range(GBM_TRIALS):
         trial = study.ask(space)
         bagged = _bag(ctx, TUNED, folds, clock, trial.params)
-        study.tell(trial, oof_objective(ctx, bagged.oof, held_out(folds)))
+        study.tell(trial, value(bagged.oof))
         if study.best_trial.number == trial.number:
             best = bagged
     return default if best is None else _refit(ctx, TUNED, best, clock)

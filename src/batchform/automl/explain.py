@@ -67,9 +67,14 @@ class Permutations:
             self._cached_bytes += size
         return features
 
-    def report(self, predict: Predict, objective: str, target: str) -> dict[str, Any]:
-        """The analysis.json document for one model (``predict`` maps features to scores)."""
-        baseline = metrics.objective_value(objective, self.y, predict(self.features), self.weights)
+    def report(
+        self, predict: Predict, objective: str, target: str, threshold: float | None = None
+    ) -> dict[str, Any]:
+        """The analysis.json document for one model (``predict`` maps features to scores;
+        ``threshold`` is its decision threshold, if it has one)."""
+        baseline = metrics.objective_value(
+            objective, self.y, predict(self.features), self.weights, threshold
+        )
         if not np.isfinite(baseline):  # undefined here (AUC of one class): nothing to compare
             return _document(target, objective, baseline=None, importances={}, spreads={}, rows=0)
         sign = -1.0 if metrics.objective_type(objective) == "Minimize" else 1.0
@@ -77,7 +82,7 @@ class Permutations:
         spreads: dict[str, float] = {}
         for column, name in enumerate(self._preprocessor.feature_names):
             drops = [
-                sign * (baseline - self._score(predict, objective, column, repeat))
+                sign * (baseline - self._score(predict, objective, column, repeat, threshold))
                 for repeat in range(REPEATS)
             ]
             means[name] = float(np.mean(drops))
@@ -91,9 +96,11 @@ class Permutations:
             rows=len(self.y),
         )
 
-    def _score(self, predict: Predict, objective: str, column: int, repeat: int) -> float:
+    def _score(
+        self, predict: Predict, objective: str, column: int, repeat: int, threshold: float | None
+    ) -> float:
         scores = predict(self.shuffled(column, repeat))
-        return metrics.objective_value(objective, self.y, scores, self.weights)
+        return metrics.objective_value(objective, self.y, scores, self.weights, threshold)
 
 
 def _document(

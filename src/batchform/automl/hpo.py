@@ -100,7 +100,10 @@ def run_hpo(ctx: Context) -> bool:
     study = optuna.create_study(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=ctx.spec.seed)
     )
-    study.enqueue_trial(DEFAULT_PARAMS)
+    weighs_positives = _weighs_positives(ctx)
+    study.enqueue_trial(
+        {**DEFAULT_PARAMS, **({"scale_pos_weight": 1.0} if weighs_positives else {})}
+    )
     dtrain = _matrix(ctx.train, ctx.threads)
     folds = [FoldData(dtrain.slice(a), dtrain.slice(b), b) for a, b in cv_folds(ctx)]
     dfull = dtrain if ctx.full is ctx.train else _matrix(ctx.full, ctx.threads)
@@ -114,7 +117,7 @@ def run_hpo(ctx: Context) -> bool:
             continue
         ctx.budget.check()
         trial = study.ask()
-        search = _Search(name, _suggest(trial))
+        search = _Search(name, _suggest(trial, weighs_positives))
 
         def train(clock: TrialClock, search: _Search = search) -> Trained:
             return _train(ctx, search, dfull=dfull, folds=folds, clock=clock)
@@ -126,8 +129,27 @@ def run_hpo(ctx: Context) -> bool:
     return True
 
 
-def _suggest(trial: optuna.Trial) -> dict[str, Any]:
-    return {
+def _weighs_positives(ctx: Context) -> tuple[float, float] | None:
+    """The range of ``scale_pos_weight`` to search, or None when it is not searched.
+
+    The XGBoost container labels a row positive when P(class 1) > 0.5; an objective in
+    :data:`~batchform.automl.metrics.THRESHOLDED` (F1, BalancedAccuracy) usually wants another
+    cut on classes of unequal size. Weighting the positive class moves the booster's 0.5 where
+    the objective wants it (what a decision threshold does in ENSEMBLING mode), so the search
+    tries weights around 1 and the negatives-to-positives ratio (BalancedAccuracy's optimum).
+    """
+    if ctx.problem.problem_type != BINARY or ctx.problem.objective not in metrics.THRESHOLDED:
+        return None
+    y, weights = ctx.train.y, ctx.train.weights
+    share = np.bincount(y.astype(np.int64), weights=weights, minlength=2).astype(np.float64)
+    if share.min() <= 0:
+        return None  # one class only: the job fails on it elsewhere
+    ratio = float(share[0] / share[1])
+    return min(1.0, ratio) / 2, max(1.0, ratio) * 2
+
+
+def _suggest(trial: optuna.Trial, weighs_positives: tuple[float, float] | None) -> dict[str, Any]:
+    found = {
         "max_depth": trial.suggest_int("max_depth", 2, 10),
         "eta": trial.suggest_float("eta", 0.01, 0.3, log=True),
         "min_child_weight": trial.suggest_float("min_child_weight", 0.1, 10.0, log=True),
@@ -136,6 +158,10 @@ def _suggest(trial: optuna.Trial) -> dict[str, Any]:
         "lambda": trial.suggest_float("lambda", 1e-3, 10.0, log=True),
         "alpha": trial.suggest_float("alpha", 1e-3, 10.0, log=True),
     }
+    if weighs_positives is not None:
+        low, high = weighs_positives
+        found["scale_pos_weight"] = trial.suggest_float("scale_pos_weight", low, high, log=True)
+    return found
 
 
 def _train(

@@ -2,8 +2,9 @@
 
 Predictions are what the inference containers emit: for classification a probability matrix
 (columns in class-code order, the positive class of a binary problem is code 1) with the label
-taken as the argmax (``p > 0.5`` for binary, as SageMaker XGBoost does); for regression a
-number per row.
+taken as the argmax (``p > 0.5`` for binary, as SageMaker XGBoost does, unless the model
+carries its own decision threshold: :func:`decision_threshold`); for regression a number per
+row.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ REPORTED: dict[str, tuple[str, ...]] = {
     ),
 }
 MINIMIZED = frozenset({"MSE", "RMSE", "MAE", "LogLoss"})
+# Binary objectives whose best decision threshold on P(class 1) is seldom 0.5: on classes of
+# unequal size F1 wants more positives predicted, BalancedAccuracy the two recalls balanced.
+# (Precision and Recall alone are maximised by degenerate thresholds; Accuracy's is 0.5 for
+# calibrated probabilities.)
+THRESHOLDED = frozenset({"F1", "BalancedAccuracy"})
+# Thresholds tried by decision_threshold: a coarse grid, then a finer one around its best.
+COARSE_THRESHOLDS = np.linspace(0.04, 0.96, 24)
+FINE_STEPS = 19
 
 
 def default_objective(problem_type: str) -> str:
@@ -74,9 +83,14 @@ def worst_value(metric: str) -> float:
 
 
 def compute(
-    names: tuple[str, ...], y: npt.NDArray[Any], scores: Scores, weights: Weights = None
+    names: tuple[str, ...],
+    y: npt.NDArray[Any],
+    scores: Scores,
+    weights: Weights = None,
+    threshold: float | None = None,
 ) -> dict[str, float]:
-    """The metrics ``names`` of predictions ``scores`` against true values/codes ``y``.
+    """The metrics ``names`` of predictions ``scores`` against true values/codes ``y``,
+    binary labels decided by ``threshold`` on P(class 1) (None: 0.5).
 
     A metric undefined on this data (AUC with one class present) is left out.
     """
@@ -87,32 +101,60 @@ def compute(
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         for name in names:
-            value = _metric(name, y, scores, weights)
+            value = _metric(name, y, scores, weights, threshold)
             if value is not None and np.isfinite(value):
                 out[name] = float(value)
     return out
 
 
 def objective_value(
-    metric: str, y: npt.NDArray[Any], scores: Scores, weights: Weights = None
+    metric: str,
+    y: npt.NDArray[Any],
+    scores: Scores,
+    weights: Weights = None,
+    threshold: float | None = None,
 ) -> float:
     """The value of one metric; the worst possible value if it is undefined here."""
-    return compute((metric,), y, scores, weights).get(metric, worst_value(metric))
+    return compute((metric,), y, scores, weights, threshold).get(metric, worst_value(metric))
 
 
-def predicted_labels(scores: Scores) -> npt.NDArray[np.int64]:
-    """Class codes: ``p(class 1) > 0.5`` for two columns, else the argmax."""
+def predicted_labels(scores: Scores, threshold: float | None = None) -> npt.NDArray[np.int64]:
+    """Class codes: ``p(class 1) > threshold`` (None: 0.5) for two columns, else the argmax."""
     if scores.shape[1] == 2:
-        return (scores[:, 1] > 0.5).astype(np.int64)
+        return (scores[:, 1] > (0.5 if threshold is None else threshold)).astype(np.int64)
     return np.asarray(np.argmax(scores, axis=1), dtype=np.int64)
 
 
-def _metric(name: str, y: npt.NDArray[Any], scores: Scores, weights: Weights) -> float | None:
+def decision_threshold(
+    metric: str, y: npt.NDArray[Any], scores: Scores, weights: Weights = None
+) -> float | None:
+    """The threshold on P(class 1) that maximises ``metric`` on ``scores`` (out-of-fold scores
+    of a binary model), as AutoGluon's decision-threshold calibration finds it: the best of a
+    coarse grid, then of a finer grid around it; ties go to the threshold nearest 0.5. None
+    when ``metric`` is not in :data:`THRESHOLDED` or the scores are not binary.
+    """
+    if metric not in THRESHOLDED or scores.ndim != 2 or scores.shape[1] != 2:
+        return None
+
+    def best_of(grid: npt.NDArray[np.float64]) -> float:
+        ranked = sorted(grid.tolist(), key=lambda t: abs(t - 0.5))
+        values = [objective_value(metric, y, scores, weights, t) for t in ranked]
+        return float(ranked[int(np.argmax(values))])  # the first of equal values: the nearest 0.5
+
+    coarse = best_of(np.append(COARSE_THRESHOLDS, 0.5))
+    step = float(COARSE_THRESHOLDS[1] - COARSE_THRESHOLDS[0])
+    fine = best_of(np.linspace(max(coarse - step, 0.01), min(coarse + step, 0.99), FINE_STEPS))
+    return round(fine, 4)
+
+
+def _metric(
+    name: str, y: npt.NDArray[Any], scores: Scores, weights: Weights, threshold: float | None
+) -> float | None:
     from sklearn import metrics as m
 
     if name in _REGRESSION:
         return float(_REGRESSION[name](y, scores, sample_weight=weights))
-    labels = predicted_labels(scores)
+    labels = predicted_labels(scores, threshold)
     classes = list(range(scores.shape[1]))
     if name == "Accuracy":
         return float(m.accuracy_score(y, labels, sample_weight=weights))

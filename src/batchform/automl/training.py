@@ -58,6 +58,8 @@ class Trained:
     # What the explainability report permutes, when not ``predict``: one model where
     # ``predict`` averages several fold models, as the report predicts ~37 times.
     explain: Callable[[Any], metrics.Scores] | None = None
+    # The decision threshold on P(class 1) its container applies (binary only); None: 0.5.
+    threshold: float | None = None
 
 
 Folds = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]  # (fit rows, held rows)
@@ -129,10 +131,24 @@ def held_out(folds: Folds) -> npt.NDArray[np.int64]:
     return np.concatenate([held for _, held in folds])
 
 
-def oof_objective(ctx: Context, oof: metrics.Scores, scored: npt.NDArray[np.int64]) -> float:
-    """The objective of out-of-fold scores of ``ctx.train``'s rows ``scored``."""
+def oof_objective(
+    ctx: Context, oof: metrics.Scores, scored: npt.NDArray[np.int64], threshold: float | None = None
+) -> float:
+    """The objective of out-of-fold scores of ``ctx.train``'s rows ``scored``, labels decided by
+    ``threshold`` (None: 0.5)."""
     weights = None if ctx.train.weights is None else ctx.train.weights[scored]
-    return metrics.objective_value(ctx.problem.objective, ctx.train.y[scored], oof[scored], weights)
+    return metrics.objective_value(
+        ctx.problem.objective, ctx.train.y[scored], oof[scored], weights, threshold
+    )
+
+
+def oof_threshold(ctx: Context, oof: metrics.Scores, scored: npt.NDArray[np.int64]) -> float | None:
+    """The decision threshold the objective wants, from out-of-fold scores of ``ctx.train``'s
+    rows ``scored`` (:func:`~batchform.automl.metrics.decision_threshold`); None for 0.5."""
+    weights = None if ctx.train.weights is None else ctx.train.weights[scored]
+    return metrics.decision_threshold(
+        ctx.problem.objective, ctx.train.y[scored], oof[scored], weights
+    )
 
 
 def attempt(ctx: Context, name: str, train: Callable[[TrialClock], Trained]) -> Trained | None:
@@ -169,14 +185,16 @@ def _report(ctx: Context, name: str, trained: Trained, created: float, training_
     problem = ctx.problem
     scores = trained.predict(ctx.validation.features)
     names = metrics.REPORTED[problem.problem_type]
-    values = metrics.compute(names, ctx.validation.y, scores, ctx.validation.weights)
+    values = metrics.compute(
+        names, ctx.validation.y, scores, ctx.validation.weights, trained.threshold
+    )
     if problem.objective not in values:
         raise TrainingError(
             f"The objective {problem.objective} is undefined on the validation data "
             f"({len(ctx.validation.y)} rows); give the validation set rows of every class."
         )
     explain = trained.explain or trained.predict
-    report = ctx.permutations.report(explain, problem.objective, ctx.spec.target)
+    report = ctx.permutations.report(explain, problem.objective, ctx.spec.target, trained.threshold)
     explainability = ctx.layout.explainability(name)
     write_json(ctx.layout.explainability_report(name), report)
     finished = Finished(name, trained.containers, values, str(explainability), created, time.time())

@@ -384,6 +384,9 @@ class TabularEnsemble:
     # preprocessor.classes order (classification) or predict (regression)
     estimator: Any
     problem_type: str  # "BinaryClassification" | "MulticlassClassification" | "Regression"
+    # Binary only: class 1 is predicted when its probability exceeds this (None: the argmax).
+    # A class attribute too, so an ensemble pickled before the field existed loads as None.
+    decision_threshold: float | None = None
 
 
 Artifact = TabularPreprocessor | TabularEnsemble

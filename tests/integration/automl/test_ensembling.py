@@ -62,6 +62,36 @@ def test_ensembles_load_and_predict(ensembling_binary: Run, tmp_path: Path) -> N
         assert np.mean(np.array(predicted) == labels) > 0.85, done.algorithm
 
 
+def test_each_f1_candidate_ships_the_threshold_its_out_of_fold_scores_want(
+    ensembling_binary: Run, tmp_path: Path
+) -> None:
+    for done in ensembling_binary.done:
+        url = done.candidate["InferenceContainers"][0]["ModelDataUrl"]
+        artifact = load_artifact(fetch_model_data(url, tmp_path / "cache"))
+        assert isinstance(artifact, TabularEnsemble)
+        threshold = artifact.decision_threshold
+        assert threshold is not None and 0.0 < threshold < 1.0, done.algorithm
+        assert done.hyperparameters["threshold"] == threshold
+
+
+def test_a_threshold_free_objective_ships_no_threshold(tmp_path: Path) -> None:
+    write_csv(tmp_path / "train", 200, seed=12, kind="binary")
+    spec = local_spec(
+        tmp_path,
+        "ens-auc",
+        mode="ENSEMBLING",
+        algorithms=("linear-learner",),
+        problem_type="BinaryClassification",
+        objective="AUC",
+    )
+    [done] = run(spec).done
+    url = done.candidate["InferenceContainers"][0]["ModelDataUrl"]
+    artifact = load_artifact(fetch_model_data(url, tmp_path / "cache"))
+    assert isinstance(artifact, TabularEnsemble)
+    assert artifact.decision_threshold is None
+    assert "threshold" not in done.hyperparameters
+
+
 def test_the_stack_is_a_blend_of_refit_members(ensembling_binary: Run, tmp_path: Path) -> None:
     from batchform.automl.ensemble import Blend
 

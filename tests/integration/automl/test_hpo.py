@@ -91,6 +91,7 @@ def test_metrics_are_sane(hpo_multiclass: Run) -> None:
         assert done.algorithm == "xgboost"
         assert 0 < done.training_s < 10
         assert done.hyperparameters["num_round"] >= 1
+        assert "scale_pos_weight" not in done.hyperparameters
 
 
 def test_resume_skips_finished_candidates(hpo_multiclass: Run) -> None:
@@ -206,6 +207,17 @@ def test_validation_channel_and_objective(tmp_path: Path) -> None:
     [done] = result.done
     assert done.candidate["FinalAutoMLJobObjectiveMetric"]["MetricName"] == "AUC"
     assert done.objective_value > 0.9
+    assert "scale_pos_weight" not in done.hyperparameters  # AUC does not depend on a cut
+
+
+def test_f1_searches_the_weight_of_the_positive_class(tmp_path: Path) -> None:
+    write_csv(tmp_path / "train", 200, seed=13, kind="binary")
+    spec = local_spec(tmp_path, "hpo-f1", mode="HYPERPARAMETER_TUNING", max_candidates=3)
+    result = run(spec)
+    assert result.resolved.objective_metric == "F1"
+    weights = [done.hyperparameters["scale_pos_weight"] for done in result.done]
+    assert weights[0] == 1.0  # the first candidate is XGBoost's defaults
+    assert len(set(weights)) == 3
 
 
 def test_booster_scores_headerless_rows_like_the_pipeline(

@@ -694,6 +694,49 @@ def test_ensemble_answers_json_and_json_lines(
     assert first["predicted_label"] == ["no", "yes"][int(np.argmax(proba[0]))]
 
 
+def test_ensemble_labels_by_its_decision_threshold(
+    tmp_path: Path, ensemble: TabularEnsemble, test_table: Table
+) -> None:
+    from dataclasses import replace
+
+    proba = ensemble.estimator.predict_proba(ensemble.preprocessor.features(test_table.rows))
+    threshold = float(np.quantile(proba[:, 1], 0.7))  # above 0.5 for some rows, below for others
+    assert np.any((proba[:, 1] > 0.5) & (proba[:, 1] <= threshold))
+    cut = replace(ensemble, decision_threshold=threshold)
+    env = {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probability"}
+    model = open_automl(tmp_path, cut, env)
+
+    body, _ = invoke(model, test_table.body)
+
+    chosen = (proba[:, 1] > threshold).astype(int)
+    expected = [
+        f"{['no', 'yes'][best]},{row[best]}"
+        for best, row in zip(chosen.tolist(), proba.tolist(), strict=True)
+    ]
+    assert body.decode().splitlines() == expected
+
+
+def test_an_ensemble_pickled_without_a_threshold_labels_by_the_argmax(
+    ensemble: TabularEnsemble,
+) -> None:
+    import pickle
+
+    state = {k: v for k, v in vars(ensemble).items() if k != "decision_threshold"}
+    old = TabularEnsemble.__new__(TabularEnsemble)
+    old.__dict__.update(state)  # what unpickling an ensemble written before the field gives
+    assert pickle.loads(pickle.dumps(old)).decision_threshold is None
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5])
+def test_an_ensemble_threshold_outside_zero_one_fails_at_load(
+    tmp_path: Path, ensemble: TabularEnsemble, threshold: float
+) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ModelLoadError, match=r"decision_threshold .* strictly between 0 and 1"):
+        open_automl(tmp_path, replace(ensemble, decision_threshold=threshold), {})
+
+
 def test_ensemble_multiclass_probability_is_that_of_the_predicted_label(
     tmp_path: Path,
 ) -> None:

@@ -49,7 +49,11 @@ def encode_keyed(keys: Sequence[str], columns: Sequence[Sequence[Any]], accept: 
     return "".join(json.dumps(record) + "\n" for record in records).encode("utf-8")
 
 
-def classification_outputs(probabilities: Any, classes: list[str]) -> dict[str, list[Any]]:
+def classification_outputs(
+    probabilities: Any, classes: list[str], threshold: float | None = None
+) -> dict[str, list[Any]]:
+    """Every key's values: the label is the argmax, or for two classes with a ``threshold``,
+    the second class when its probability exceeds it; ``probability`` is the label's."""
     matrix = np.asarray(probabilities, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != len(classes):
         raise codecs.invocation_error(
@@ -57,7 +61,10 @@ def classification_outputs(probabilities: Any, classes: list[str]) -> dict[str, 
             f"The model's predict_proba gave shape {matrix.shape}, but it has {len(classes)} "
             "classes.",
         )
-    best = matrix.argmax(axis=1)
+    if threshold is not None and len(classes) == 2:
+        best = (matrix[:, 1] > threshold).astype(np.int64)
+    else:
+        best = matrix.argmax(axis=1)
     rows = len(matrix)
     return {
         PREDICTED_LABEL: [classes[index] for index in best.tolist()],

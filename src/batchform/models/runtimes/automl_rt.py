@@ -297,7 +297,9 @@ class AutoMLRuntime:
             outputs = regression_outputs(ensemble.estimator.predict(features))
         else:
             probabilities = ensemble.estimator.predict_proba(features)
-            outputs = classification_outputs(probabilities, ensemble.preprocessor.classes or [])
+            outputs = classification_outputs(
+                probabilities, ensemble.preprocessor.classes or [], ensemble.decision_threshold
+            )
         columns = [outputs.get(key) or [math.nan] * len(rows) for key in self._output_keys]
         if chosen == codecs.CSV:
             columns = [[csv_value(value) for value in column] for column in columns]
@@ -380,4 +382,10 @@ def _check_ensemble(ensemble: TabularEnsemble) -> None:
         raise ModelLoadError(
             f"The {problem} ensemble's estimator ({type(ensemble.estimator).__name__}) has no "
             f"{needed}() method."
+        )
+    threshold = ensemble.decision_threshold
+    if threshold is not None and (problem != "BinaryClassification" or not 0.0 < threshold < 1.0):
+        raise ModelLoadError(
+            f"The {problem} ensemble's decision_threshold {threshold!r} is not a probability "
+            "strictly between 0 and 1 of a BinaryClassification ensemble."
         )
