@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from batchform.errors import InvocationError
 from batchform.models.base import Answer, ExecutionParameters
@@ -72,3 +72,24 @@ def one_score_per_line(body: bytes) -> bytes:
     if lines and lines[-1] == b"":
         lines.pop()
     return b"".join(b"%d\n" % len(line.split(b",")) for line in lines)
+
+
+class FakeRunModel(FakeModel):
+    """A FakeModel that also answers runs of single records at once (``RecordRunModel``), as
+    a built-in runtime does: each record's answer, or None when any record of the run fails."""
+
+    def __init__(self, answer: Callable[[bytes], bytes] = lambda body: body) -> None:
+        super().__init__(answer)
+        self.runs: list[int] = []  # the size of every run asked for
+
+    def answers_record_runs(self, content_type: str | None, accept: str | None) -> bool:
+        return True
+
+    async def invoke_records(
+        self, records: Sequence[bytes], *, content_type: str | None, accept: str | None
+    ) -> list[bytes] | None:
+        self.runs.append(len(records))
+        try:
+            return [self._answer(record) for record in records]
+        except InvocationError:
+            return None

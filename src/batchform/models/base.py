@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 BatchStrategyWire = Literal["MULTI_RECORD", "SINGLE_RECORD"]
 
@@ -109,3 +109,20 @@ class Model(Protocol):
     ) -> Answer: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class RecordRunModel(Model, Protocol):
+    """A model that can answer a run of single-record requests at once (a built-in runtime
+    in this process: one prediction instead of one per record).
+
+    ``invoke_records`` gives each record's answer body, byte for byte what ``invoke`` of that
+    record alone answers, or None when it cannot (the caller then invokes each record, so
+    errors, retries and timeouts stay per record).
+    """
+
+    def answers_record_runs(self, content_type: str | None, accept: str | None) -> bool: ...
+
+    async def invoke_records(
+        self, records: Sequence[bytes], *, content_type: str | None, accept: str | None
+    ) -> list[bytes] | None: ...

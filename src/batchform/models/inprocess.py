@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from batchform.errors import ModelUnreachableError
 from batchform.models.base import Answer, ExecutionParameters
-from batchform.models.runtimes import LoggingRuntime, Runtime, invoke_runtime
+from batchform.models.runtimes import LoggingRuntime, RecordRunRuntime, Runtime, invoke_runtime
 from batchform.models.user_images import LogCallback
 
 SMALL_REQUEST_BYTES = 16 * 1024
@@ -65,6 +65,24 @@ class InProcessModel:
             return invoke_runtime(self._runtime, body, content_type, accept)
         finally:
             self._answers_quickly = time.perf_counter() - started < QUICK_ANSWER_S
+
+    def answers_record_runs(self, content_type: str | None, accept: str | None) -> bool:
+        """Whether the runtime answers runs of single records of this type at once."""
+        runtime = self._runtime
+        return isinstance(runtime, RecordRunRuntime) and runtime.answers_record_runs(
+            content_type, accept
+        )
+
+    async def invoke_records(
+        self, records: Sequence[bytes], *, content_type: str | None, accept: str | None
+    ) -> list[bytes] | None:
+        """Each record's answer from one runtime call (in a thread: a run is not small), or
+        None when the runtime cannot give them that way."""
+        self._check_open()
+        runtime = self._runtime
+        if not isinstance(runtime, RecordRunRuntime):
+            return None
+        return await asyncio.to_thread(runtime.invoke_records, records, content_type, accept)
 
     async def invoke_answer(
         self, request: Answer, *, content_type: str | None, accept: str | None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import BinaryIO, cast
 
-from batchform.models.base import Model
+from batchform.models.base import Model, RecordRunModel
 from batchform.runner.batch import Batch, iter_batches
 from batchform.runner.dataproc import RecordProcessor
 from batchform.runner.invoke import RetryPolicy, invoke_with_retries
@@ -29,6 +29,10 @@ WRITE_CHUNK_BYTES = MIB
 PULL_MAX_BATCHES = 256  # batches fetched per hop to the reader thread (amortises the hop)
 PULL_MAX_BYTES = MIB  # ...but big batches one at a time: they wait for a free slot in memory
 PROGRESS_EVERY_S = 0.25
+# SingleRecord to a model that answers runs of records at once (RecordRunModel): consecutive
+# records go to it together, up to this many records and bytes a run.
+RUN_MAX_RECORDS = 256
+RUN_MAX_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,14 @@ class ObjectTransformer:
         )
         self._processor = RecordProcessor(
             spec.data_processing, content_type=spec.content_type, accept=spec.accept
+        )
+        # Runs change how many calls the runtime sees, never a record's answer or its errors.
+        self._run_model = (
+            model
+            if params.batch_strategy is BatchStrategy.SINGLE_RECORD
+            and isinstance(model, RecordRunModel)
+            and model.answers_record_runs(spec.content_type, spec.accept)
+            else None
         )
 
     async def transform(self, obj: PlannedObject, progress: ProgressCallback) -> ObjectStats:
@@ -158,8 +170,8 @@ class ObjectTransformer:
         slot: _Slot | None = await self._acquire()
         try:
             chunk = await asyncio.to_thread(_take, batches)
-            for batch in chunk:
-                task = self._start(batch, slot or await self._acquire())
+            for work in self._runs(chunk) if self._run_model else chunk:
+                task = self._start(work, slot or await self._acquire())
                 slot = None  # the task owns it now
                 try:
                     await pending.put(task)
@@ -175,41 +187,99 @@ class ObjectTransformer:
         await self._slots.acquire()
         return _Slot(self._slots)
 
-    def _start(self, batch: Batch, slot: _Slot) -> asyncio.Task[_Answer]:
-        """Start ``batch``'s invocation in a task that owns ``slot``.
+    def _start(self, work: Batch | tuple[Batch, ...], slot: _Slot) -> asyncio.Task[_Answer]:
+        """Start the invocation of a batch (or a run of them) in a task that owns ``slot``.
 
         The slot is given back when the task is done, whatever the outcome: also when it is
         cancelled before it ever ran (its own ``finally`` would then never run, and the
         instance's next object would wait forever for the slot).
         """
-        task = asyncio.create_task(self._answer(batch, slot))
+        answer = self._answer(work, slot) if isinstance(work, Batch) else self._run(work, slot)
+        task = asyncio.create_task(answer)
         task.add_done_callback(lambda _: slot.release())
         return task
 
+    @staticmethod
+    def _runs(chunk: list[Batch]) -> list[Batch | tuple[Batch, ...]]:
+        """``chunk``'s single records in runs of at most RUN_MAX_RECORDS and RUN_MAX_BYTES."""
+        runs: list[Batch | tuple[Batch, ...]] = []
+        run: list[Batch] = []
+        size = 0
+        for batch in chunk:
+            if run and (len(run) == RUN_MAX_RECORDS or size + len(batch.payload) > RUN_MAX_BYTES):
+                runs.append(_run_or_batch(run))
+                run, size = [], 0
+            run.append(batch)
+            size += len(batch.payload)
+        if run:
+            runs.append(_run_or_batch(run))
+        return runs
+
+    async def _run(self, run: tuple[Batch, ...], slot: _Slot) -> _Answer:
+        """A run of single records: one call for all of them, or, when the model cannot
+        answer them that way (or that call fails), each record as its own invocation."""
+        try:
+            bodies = await self._run_bodies(run)
+            if bodies is None:
+                bodies = [await self._invoke(batch) for batch in run]
+        finally:
+            slot.release()
+        pairs = list(zip(run, bodies, strict=True))
+        if self._processor.processes_output:
+            outputs = await asyncio.to_thread(lambda: [self._processed(*p) for p in pairs])
+        else:
+            outputs = [self._assembled(body) for _, body in pairs]
+        return _Answer(b"".join(outputs), sum(batch.record_count for batch in run))
+
+    async def _run_bodies(self, run: tuple[Batch, ...]) -> list[bytes] | None:
+        model = self._run_model
+        if model is None:
+            return None
+        try:
+            async with asyncio.timeout(self._policy.timeout_s):
+                return await model.invoke_records(
+                    [batch.payload for batch in run],
+                    content_type=self._spec.content_type,
+                    accept=self._spec.accept,
+                )
+        except Exception:  # each record, invoked alone, meets its own error
+            return None
+
+    async def _invoke(self, batch: Batch) -> bytes:
+        return await invoke_with_retries(
+            self._model,
+            batch.payload,
+            content_type=self._spec.content_type,
+            accept=self._spec.accept,
+            policy=self._policy,
+        )
+
     async def _answer(self, batch: Batch, slot: _Slot) -> _Answer:
         try:
-            body = await invoke_with_retries(
-                self._model,
-                batch.payload,
-                content_type=self._spec.content_type,
-                accept=self._spec.accept,
-                policy=self._policy,
-            )
+            body = await self._invoke(batch)
         finally:  # the slot counts invocations in flight, not answers being assembled
             slot.release()
-        output = await self._assemble(batch, body)
+        if self._processor.processes_output:
+            output = await asyncio.to_thread(self._processed, batch, body)
+        else:
+            output = self._assembled(body)
         return _Answer(output, batch.record_count)
 
-    async def _assemble(self, batch: Batch, body: bytes) -> bytes:
-        """Join/OutputFilter per record, else AssembleWith (docs/semantics.md, "Output")."""
-        if self._processor.processes_output:
-            single = self._params.batch_strategy is BatchStrategy.SINGLE_RECORD
-            return await asyncio.to_thread(
-                self._processor.output_records, batch.records or (), body, single_record=single
-            )
+    def _processed(self, batch: Batch, body: bytes) -> bytes:
+        """Join/OutputFilter per record (docs/semantics.md, "Output")."""
+        single = self._params.batch_strategy is BatchStrategy.SINGLE_RECORD
+        return self._processor.output_records(batch.records or (), body, single_record=single)
+
+    def _assembled(self, body: bytes) -> bytes:
+        """AssembleWith, when no record is processed (docs/semantics.md, "Output")."""
         if self._spec.assemble_with is AssembleWith.LINE and not body.endswith(b"\n"):
             return body + b"\n"
         return body
+
+
+def _run_or_batch(run: list[Batch]) -> Batch | tuple[Batch, ...]:
+    """A run of several records, or a lone record as an ordinary batch."""
+    return tuple(run) if len(run) > 1 else run[0]
 
 
 class CountingReader(io.BufferedIOBase):

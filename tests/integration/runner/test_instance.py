@@ -12,10 +12,11 @@ import pytest
 from batchform.models.base import ContainerSpec, ExecutionParameters, Model, ModelSpec
 from batchform.runner.events import Event, LogLine, ObjectDone, ObjectFailed
 from batchform.runner.instance import Instance, InstanceTask
+from batchform.runner.objects import RUN_MAX_RECORDS
 from batchform.runner.plan import make_plan
 from batchform.runner.spec import AssembleWith, BatchStrategy, RunSpec, SplitType
 from batchform.storage.inputs import list_inputs
-from tests.fakes import FakeModel, fail_on, one_score_per_line, upper
+from tests.fakes import FakeModel, FakeRunModel, fail_on, one_score_per_line, upper
 
 MODEL = ModelSpec("fake", (ContainerSpec("fake"),))
 
@@ -68,6 +69,48 @@ def test_output_order_is_input_order_under_random_latency(tmp_path: Path) -> Non
     assert [type(e) for e in events if not isinstance(e, LogLine)][-1] is ObjectDone
     assert (tmp_path / "out" / "a.csv.out").read_bytes() == lines.upper()
     assert model.max_in_flight == 8  # the limit is reached and never exceeded
+
+
+def test_single_records_go_in_runs_to_a_model_that_answers_them_together(
+    tmp_path: Path,
+) -> None:
+    lines = b"".join(b"row-%05d\n" % i for i in range(700))
+    write_inputs(tmp_path, {"a.csv": lines})
+    model = FakeRunModel(upper)
+    spec = make_spec(
+        tmp_path,
+        split_type=SplitType.LINE,
+        batch_strategy=BatchStrategy.SINGLE_RECORD,
+        assemble_with=AssembleWith.LINE,
+    )
+    events = run_instance(spec, model, tmp_path)
+    assert [type(e) for e in events if not isinstance(e, LogLine)][-1] is ObjectDone
+    assert (tmp_path / "out" / "a.csv.out").read_bytes() == lines.upper()
+    assert sum(model.runs) == 700
+    assert max(model.runs) == RUN_MAX_RECORDS
+    assert model.bodies == []  # no record went alone
+
+
+def test_a_run_with_a_bad_record_is_invoked_record_by_record(tmp_path: Path) -> None:
+    write_inputs(tmp_path, {"a.csv": b"1\n2\nBAD\n4\n", "b.csv": b"5\n6\n"})
+    model = FakeRunModel(fail_on(b"BAD", 400))
+    spec = make_spec(
+        tmp_path, split_type=SplitType.LINE, batch_strategy=BatchStrategy.SINGLE_RECORD
+    )
+    events = run_instance(spec, model, tmp_path)
+    [failed] = [e for e in events if isinstance(e, ObjectFailed)]
+    assert failed.message == "ClientError: 400: cannot score: BAD"  # as without runs
+    assert model.bodies == [b"1", b"2", b"BAD"]  # alone, in order, up to the bad one
+    assert not (tmp_path / "out" / "a.csv.out").exists()
+    assert (tmp_path / "out" / "b.csv.out").read_bytes() == b"56"
+
+
+def test_multi_record_batches_never_go_in_runs(tmp_path: Path) -> None:
+    write_inputs(tmp_path, {"a.csv": b"1\n2\n3\n"})
+    model = FakeRunModel(upper)
+    run_instance(make_spec(tmp_path, split_type=SplitType.LINE), model, tmp_path)
+    assert model.runs == []
+    assert model.bodies == [b"1\n2\n3\n"]
 
 
 def test_concurrency_is_shared_across_objects_of_an_instance(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ optional extras), so importing this package never needs xgboost or scikit-learn.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -53,6 +53,23 @@ class DecodedRuntime(Runtime, Protocol):
         """The answer to a request whose body decodes to ``decoded``; None if this runtime
         does not read ``decoded`` for ``content_type`` (then the body is sent as usual)."""
         ...
+
+
+@runtime_checkable
+class RecordRunRuntime(Runtime, Protocol):
+    """A runtime that answers a run of single-record requests with one prediction.
+
+    ``invoke_records`` returns each record's answer body, byte for byte what ``invoke`` of
+    that record alone returns, or None when it cannot promise that for these records (the
+    caller then invokes them one by one). ``answers_record_runs`` says whether it may for
+    requests of this type at all.
+    """
+
+    def answers_record_runs(self, content_type: str | None, accept: str | None) -> bool: ...
+
+    def invoke_records(
+        self, records: Sequence[bytes], content_type: str | None, accept: str | None
+    ) -> list[bytes] | None: ...
 
 
 LogSink = Callable[[str], None]

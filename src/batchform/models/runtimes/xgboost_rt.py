@@ -60,7 +60,8 @@ import json
 import logging
 import os
 import pickle
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -70,7 +71,7 @@ import numpy.typing as npt
 import scipy.sparse  # type: ignore[import-untyped]
 import xgboost as xgb
 
-from batchform.errors import ModelLoadError
+from batchform.errors import InvocationError, ModelLoadError
 from batchform.models import codecs, float_text, recordio_protobuf
 from batchform.models.base import Answer, ExecutionParameters
 from batchform.models.runtimes.common import threads_per_request
@@ -121,6 +122,8 @@ SELECTABLE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 _log = logging.getLogger(__name__)
+# What may make a record not exactly one CSV line once records are joined by line breaks.
+_LINE_BREAKING = re.compile(rb'[\r\n"]')
 
 
 class XGBoostRuntime:
@@ -174,6 +177,41 @@ class XGBoostRuntime:
         input_format = input_format_of(content_type)
         chosen = codecs.choose_accept(accept, SUPPORTED_ACCEPTS, self._default_accept)
         return self._answer(self._matrix(body, input_format), chosen)
+
+    def answers_record_runs(self, content_type: str | None, accept: str | None) -> bool:
+        """CSV in and CSV out: one line of answer per record."""
+        try:
+            chosen = codecs.choose_accept(accept, SUPPORTED_ACCEPTS, self._default_accept)
+            return chosen == codecs.CSV and input_format_of(content_type) == "csv"
+        except InvocationError:
+            return False
+
+    def invoke_records(
+        self, records: Sequence[bytes], content_type: str | None, accept: str | None
+    ) -> list[bytes] | None:
+        """Each record's answer from one request of them all, a line each.
+
+        A record's score does not depend on the other rows, and each line of a CSV answer is
+        what the record alone gets (the float formatting is the same for any number of
+        scores: see ``float_text``). None, so that each record is invoked alone, for records
+        that might not parse as one line each (blank, a line break, a quote), a run larger
+        than MAX_CONTENT_LENGTH, or any error (it is then the record's own to report).
+        """
+        if not self.answers_record_runs(content_type, accept):
+            return None
+        if any(not r or r.isspace() or _LINE_BREAKING.search(r) for r in records):
+            return None
+        body = b"\n".join(records) + b"\n"
+        if len(body) > self._max_content_length_bytes:
+            return None
+        try:
+            answer = self.invoke(body, content_type, accept).body
+        except Exception:  # each record alone reports its own error
+            return None
+        lines = answer.split(b"\n")
+        if len(lines) != len(records) + 1 or lines[-1]:
+            return None
+        return [line + b"\n" for line in lines[:-1]]
 
     def invoke_decoded(
         self, decoded: object, content_type: str | None, accept: str | None
