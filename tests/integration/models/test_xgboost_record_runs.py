@@ -14,19 +14,27 @@ import xgboost as xgb
 
 from batchform.models.base import Model, RecordRunModel
 from tests.integration.models.builders import Floats
-from tests.integration.models.test_xgboost_runtime import BATCH_ENV, invoke, open_xgboost
+from tests.integration.models.test_xgboost_runtime import (
+    BATCH_ENV,
+    EVERY_KIND,
+    EVERY_OBJECTIVE,
+    invoke,
+    open_xgboost,
+    served_kind,
+)
 
 SELECTED = "predicted_label,probability,probabilities,labels,raw_score"
 
 
 @pytest.fixture
-def model(tmp_path: Path, booster_bytes: bytes) -> Model:
+def plain(tmp_path: Path, booster_bytes: bytes) -> Model:
+    """The session's binary booster, served without any output selection."""
     return open_xgboost(tmp_path, {"xgboost-model": booster_bytes})
 
 
 @pytest.fixture
-def rows(breast_cancer: tuple[Floats, np.ndarray]) -> Floats:
-    return breast_cancer[0][:40]
+def records(breast_cancer: tuple[Floats, np.ndarray]) -> list[bytes]:
+    return lines_of(breast_cancer[0][:4])
 
 
 def lines_of(features: Floats) -> list[bytes]:
@@ -44,23 +52,13 @@ def alone(model: Model, records: list[bytes], accept: str | None = "text/csv") -
     return [invoke(model, record, "text/csv", accept) for record in records]
 
 
-@pytest.mark.parametrize("kind", ["gbtree", "dart", "gblinear"])
-@pytest.mark.parametrize(
-    "objective", ["binary:logistic", "reg:squarederror", "multi:softprob", "count:poisson"]
-)
+@EVERY_KIND
+@EVERY_OBJECTIVE
 def test_a_run_answers_what_each_record_gets_alone(
     tmp_path: Path, breast_cancer: tuple[Floats, np.ndarray], kind: str, objective: str
 ) -> None:
-    features, labels = breast_cancer
-    features = features[:300].copy()  # past 256 scores, a run's scores are formatted in C
-    features[::7, 3] = np.nan
-    labels = labels[:300]
-    params: dict[str, Any] = {"objective": objective, "booster": kind, "nthread": 1}
-    if objective == "multi:softprob":
-        params["num_class"] = 3
-        labels = labels + (features[:, 0] > np.nanmedian(features[:, 0]))
-    trained = xgb.train(params, xgb.DMatrix(features, label=labels), num_boost_round=6)
-    model = open_xgboost(tmp_path, {"xgboost-model": bytes(trained.save_raw("ubj"))})
+    # 300 records: past 256 scores, a run's scores are formatted in C
+    model, _, features = served_kind(tmp_path, breast_cancer, kind, objective, 300)
     records = lines_of(features)
 
     assert invoke_records(model, records) == alone(model, records)
@@ -88,35 +86,32 @@ def test_a_run_answers_selected_keys_as_each_record_alone(
 
 
 def test_records_that_might_not_be_one_line_each_get_no_run_answer(
-    model: Model, rows: Floats
+    plain: Model, records: list[bytes]
 ) -> None:
-    records = lines_of(rows[:4])
     for odd in (b"", b"  ", b'"1.5",2', b"1\r2", b"1\n2"):
-        assert invoke_records(model, [*records, odd]) is None, odd
+        assert invoke_records(plain, [*records, odd]) is None, odd
 
 
 def test_a_run_with_a_record_that_fails_alone_gets_no_run_answer(
-    model: Model, rows: Floats
+    plain: Model, records: list[bytes]
 ) -> None:
-    records = lines_of(rows[:4])
-    assert invoke_records(model, [*records, b"1,abc"]) is None  # a 400 of its own
-    assert invoke_records(model, [*records, records[0] + b",1,2"]) is None  # too many features
+    assert invoke_records(plain, [*records, b"1,abc"]) is None  # a 400 of its own
+    assert invoke_records(plain, [*records, records[0] + b",1,2"]) is None  # too many features
 
 
-def test_only_csv_answers_come_in_runs(model: Model, rows: Floats) -> None:
-    assert isinstance(model, RecordRunModel)
-    records = lines_of(rows[:4])
-    assert model.answers_record_runs("text/csv", "text/csv")
-    assert model.answers_record_runs("text/csv", None)  # the container's default is CSV
-    assert not model.answers_record_runs("text/csv", "application/json")
-    assert not model.answers_record_runs("text/libsvm", "text/csv")
-    assert invoke_records(model, records, "application/jsonlines") is None
+def test_only_csv_answers_come_in_runs(plain: Model, records: list[bytes]) -> None:
+    assert isinstance(plain, RecordRunModel)
+    assert plain.answers_record_runs("text/csv", "text/csv")
+    assert plain.answers_record_runs("text/csv", None)  # the container's default is CSV
+    assert not plain.answers_record_runs("text/csv", "application/json")
+    assert not plain.answers_record_runs("text/libsvm", "text/csv")
+    assert invoke_records(plain, records, "application/jsonlines") is None
 
 
 def test_a_run_over_max_content_length_gets_no_run_answer(
-    tmp_path: Path, booster_bytes: bytes, rows: Floats
+    tmp_path: Path, booster_bytes: bytes, breast_cancer: tuple[Floats, np.ndarray]
 ) -> None:
-    records = lines_of(rows[:40])
+    records = lines_of(breast_cancer[0][:40])
     limit = str(max(len(r) for r in records) + 10)  # every record fits alone, not the run
     model = open_xgboost(tmp_path, {"xgboost-model": booster_bytes}, {"MAX_CONTENT_LENGTH": limit})
     assert invoke_records(model, records) is None

@@ -283,24 +283,38 @@ def test_missing_framework_says_which_extra_to_install(
     assert "pip install 'batchform[xgboost]'" in caught.value.message
 
 
-@pytest.mark.parametrize("kind", ["gbtree", "dart", "gblinear"])
-@pytest.mark.parametrize(
+EVERY_KIND = pytest.mark.parametrize("kind", ["gbtree", "dart", "gblinear"])
+EVERY_OBJECTIVE = pytest.mark.parametrize(
     "objective", ["binary:logistic", "reg:squarederror", "multi:softprob", "count:poisson"]
 )
+
+
+def served_kind(
+    tmp_path: Path, data: tuple[Floats, np.ndarray], kind: str, objective: str, rows: int
+) -> tuple[Model, xgb.Booster, Floats]:
+    """A small booster of ``kind`` for ``objective`` trained on the first ``rows`` of ``data``
+    (every 7th value of a column missing; multi:softprob: 3 classes made from the labels and
+    the first feature), served by the runtime; and those rows."""
+    features, labels = data[0][:rows].copy(), data[1][:rows]
+    features[::7, 3] = np.nan
+    params: dict[str, Any] = {"objective": objective, "booster": kind, "nthread": 1}
+    if objective == "multi:softprob":
+        params["num_class"] = 3
+        labels = labels + (features[:, 0] > np.nanmedian(features[:, 0]))
+    trained = xgb.train(params, xgb.DMatrix(features, label=labels), num_boost_round=6)
+    model = open_xgboost(tmp_path, {"xgboost-model": bytes(trained.save_raw("ubj"))})
+    return model, trained, features
+
+
+@EVERY_KIND
+@EVERY_OBJECTIVE
 def test_every_booster_kind_answers_what_predict_on_a_dmatrix_gives(
     tmp_path: Path, breast_cancer: tuple[Floats, np.ndarray], kind: str, objective: str
 ) -> None:
     # Tree boosters predict dense input in place (no DMatrix); dart and linear ones cannot
     # do so identically: every kind must still print the container's scores bit for bit.
-    features, labels = breast_cancer
-    features = features.copy()
-    features[::7, 3] = np.nan
-    params: dict[str, Any] = {"objective": objective, "booster": kind, "nthread": 1}
-    if objective == "multi:softprob":
-        params["num_class"] = 3
-        labels = labels + (features[:, 0] > np.median(features[:, 0]))
-    trained = xgb.train(params, xgb.DMatrix(features, label=labels), num_boost_round=6)
-    model = open_xgboost(tmp_path, {"xgboost-model": bytes(trained.save_raw("ubj"))})
+    rows = len(breast_cancer[0])
+    model, trained, features = served_kind(tmp_path, breast_cancer, kind, objective, rows)
     cells = [["" if math.isnan(v) else repr(v) for v in row] for row in features.tolist()]
     body = "\n".join(",".join(row) for row in cells).encode()
 
