@@ -14,9 +14,13 @@ container loads one), refit for the folds' mean best number of rounds on every r
 ``ctx.full`` holds, so the rows held out for validation are not lost to the final model.
 
 The first trial is XGBoost's own defaults, so even a one-candidate job gets a sensible model
-quickly. Boosters are trained on the data processor's features as a CSR matrix with zeros left
-out, which is exactly what they receive in a pipeline: the feature-transform container answers
-in sparse recordio-protobuf, where absent entries are missing values to XGBoost.
+quickly. For a binary F1 or BalancedAccuracy objective the search also weighs the positive
+class (``scale_pos_weight``): the container labels at P > 0.5, and the weight is how a tuning
+candidate moves that cut where the objective wants it (see :func:`_weighs_positives`).
+
+Boosters are trained on the data processor's features as a CSR matrix with zeros left out,
+which is exactly what they receive in a pipeline: the feature-transform container answers in
+sparse recordio-protobuf, where absent entries are missing values to XGBoost.
 """
 
 from __future__ import annotations
