@@ -201,7 +201,14 @@ def test_regression_gives_two_containers_and_ensembling_one(
     sm.create_model(ModelName="churn-ens", Containers=[container], ExecutionRoleArn=ROLE)
     rows = list(csv.reader(transform(sm, s3, "churn-ens", "churn-ens-job")))
     assert len(rows) == TEST_ROWS
-    assert all(label in ("yes", "no") and 0.5 <= float(p) <= 1.0 for label, p in rows)
+    assert {label for label, _ in rows} <= {"yes", "no"}
+    # probability is the predicted label's, and the labels cut P(yes) at one threshold (the
+    # candidate's, calibrated for F1: not necessarily 0.5)
+    p_yes = [float(p) if label == "yes" else 1.0 - float(p) for label, p in rows]
+    yes = [p for (label, _), p in zip(rows, p_yes, strict=True) if label == "yes"]
+    no = [p for (label, _), p in zip(rows, p_yes, strict=True) if label == "no"]
+    assert all(0.0 <= p <= 1.0 for p in p_yes)
+    assert max(no, default=0.0) <= min(yes, default=1.0)
 
 
 def candidates_of(sm: Any, name: str) -> list[dict[str, Any]]:
