@@ -7,7 +7,6 @@ SageMaker container contract (another batchform, a pipeline step, curl) can use 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Mapping
 import click
 import uvicorn
 
+from batchform import loop
 from batchform.cli.common import EXIT_STOPPED, parse_key_values, reported_errors
 from batchform.config import Settings
 from batchform.errors import BatchformError, ValidationError
@@ -59,7 +59,7 @@ def serve_model(
         resolve_image(image)  # an unsupported image fails before any download
         spec = ModelSpec(name="serve-model", containers=(ContainerSpec(image, model_data),))
         try:
-            asyncio.run(_serve(spec, settings, environment, host, listen_port))
+            loop.run(_serve(spec, settings, environment, host, listen_port))
         except KeyboardInterrupt:  # Ctrl-C is how serving ends: stopped, not an error
             sys.exit(EXIT_STOPPED)
 

@@ -7,7 +7,6 @@ fails its unfinished objects instead of hanging the run.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import multiprocessing as mp
 import os
@@ -20,6 +19,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
+from batchform import loop
 from batchform.processes import alive
 from batchform.runner.cancel import Cancel
 from batchform.runner.events import Event, ObjectFailed, ProgressSink
@@ -201,5 +201,5 @@ def _instance_main(
         # down as if stopped, so a restarted server that resumes the job works alone.
         return cancel.is_set() or not alive(owner_pid)
 
-    asyncio.run(Instance(task, events.put, cancelled).run())
+    loop.run(Instance(task, events.put, cancelled).run())
     events.put(_Goodbye(task.instance))
